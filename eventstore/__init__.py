@@ -1,0 +1,72 @@
+"""The append-only execution log: event types, lifecycle rules, the SQLite
+log with its hash chain, appends, reads and subscriptions."""
+
+from .errors import (
+    ExecutionNotFound,
+    IdempotencyConflict,
+    InvalidEvent,
+    RuleViolation,
+    StoreClosed,
+    StoreError,
+    VersionConflict,
+)
+from .events import (
+    ErrorInfo,
+    EventData,
+    ExecutionCancelled,
+    ExecutionCancelRequested,
+    ExecutionCompleted,
+    ExecutionCrashed,
+    ExecutionFailed,
+    ExecutionQueued,
+    ExecutionResumed,
+    ExecutionStarted,
+    ExecutionWaiting,
+    NewEvent,
+    NodeCompleted,
+    NodeFailed,
+    NodeStarted,
+    RecordedEvent,
+    Usage,
+    json_value,
+)
+from .hashchain import VerifyReport
+from .hooks import CommitHook
+from .store import EventStore
+from .subscriptions import Subscription, SubscriptionFilter
+from .writer import AppendResult, CreatedExecution
+
+__all__ = [
+    "AppendResult",
+    "CommitHook",
+    "CreatedExecution",
+    "ErrorInfo",
+    "EventData",
+    "EventStore",
+    "ExecutionCancelRequested",
+    "ExecutionCancelled",
+    "ExecutionCompleted",
+    "ExecutionCrashed",
+    "ExecutionFailed",
+    "ExecutionNotFound",
+    "ExecutionQueued",
+    "ExecutionResumed",
+    "ExecutionStarted",
+    "ExecutionWaiting",
+    "IdempotencyConflict",
+    "InvalidEvent",
+    "NewEvent",
+    "NodeCompleted",
+    "NodeFailed",
+    "NodeStarted",
+    "RecordedEvent",
+    "RuleViolation",
+    "StoreClosed",
+    "StoreError",
+    "Subscription",
+    "SubscriptionFilter",
+    "Usage",
+    "VerifyReport",
+    "VersionConflict",
+    "json_value",
+]

@@ -1,0 +1,55 @@
+"""Typed errors of the store. Each carries what a caller needs to react."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base of every error the store raises on purpose."""
+
+
+class StoreClosed(StoreError):
+    def __init__(self) -> None:
+        super().__init__("the event store is closed")
+
+
+class ExecutionNotFound(StoreError):
+    def __init__(self, execution_id: int) -> None:
+        self.execution_id = execution_id
+        super().__init__(f"execution {execution_id} does not exist")
+
+
+class RuleViolation(StoreError):
+    """An append broke a lifecycle rule; nothing of it was written."""
+
+    def __init__(self, rule: str, message: str, *, index: int = 0) -> None:
+        self.rule = rule
+        self.index = index  # which event of the append broke it
+        super().__init__(f"{rule}: {message}")
+
+
+class VersionConflict(StoreError):
+    """``expected_version`` was stale; nothing was written."""
+
+    def __init__(self, execution_id: int, expected: int, current: int) -> None:
+        self.execution_id = execution_id
+        self.expected = expected
+        self.current = current
+        super().__init__(
+            f"execution {execution_id} is at version {current}, not the expected {expected}"
+        )
+
+
+class IdempotencyConflict(StoreError):
+    """An ``event_id`` already recorded was sent again with other content."""
+
+    def __init__(self, event_id: str, reason: str) -> None:
+        self.event_id = event_id
+        super().__init__(f"event_id {event_id!r} {reason}")
+
+
+class InvalidEvent(StoreError):
+    """An event is malformed before any rule applies (bad field value)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")

@@ -1,0 +1,230 @@
+"""The event vocabulary: one frozen, tagged msgspec Struct per event type.
+
+The payload of each event is stored in the log as the JSON encoding of its
+Struct (tag included), so a stored row decodes back into the same union with
+no lookup table. Free-form JSON (inputs, outputs, metadata values that engines
+send) is typed ``msgspec.Raw``: it is validated once on the way in and then
+carried as bytes, never decoded and re-encoded by the store.
+
+Schemas evolve only by adding fields with defaults; old rows keep decoding.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from typing import Any, Final
+
+import msgspec
+
+NULL: Final = msgspec.Raw(b"null")
+
+
+def json_value(value: Any) -> msgspec.Raw:
+    """Wrap a Python value as the ``Raw`` JSON the event fields carry."""
+    return msgspec.Raw(_plain_encoder.encode(value))
+
+
+_plain_encoder: Final = msgspec.json.Encoder()
+
+
+class _Event(msgspec.Struct, frozen=True, tag_field="type", omit_defaults=True, kw_only=True):
+    """Base of every payload; the ``type`` tag is its wire name."""
+
+
+class ErrorInfo(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
+    code: str
+    message: str = ""
+    node_id: str | None = None
+
+
+class Usage(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost: float | None = None
+    currency: str | None = None
+
+
+class ExecutionQueued(_Event, tag="execution.queued", frozen=True, kw_only=True):
+    workflow_id: str
+    workflow_name: str | None = None
+    workflow_version: int | None = None
+    trigger: str = "api"
+    input: msgspec.Raw = NULL
+    display_name: str | None = None
+    test_mode: bool = False
+    team_id: str | None = None
+    retry_of: int | None = None
+    external_id: str | None = None
+    metadata: dict[str, str] = {}
+    # Store-assigned at creation; producers never set it.
+    uuid: str = ""
+
+
+class ExecutionStarted(_Event, tag="execution.started", frozen=True, kw_only=True):
+    worker: str | None = None
+
+
+class ExecutionWaiting(_Event, tag="execution.waiting", frozen=True, kw_only=True):
+    reason: str | None = None
+    wait_till: int | None = None  # microseconds since the epoch, UTC
+
+
+class ExecutionResumed(_Event, tag="execution.resumed", frozen=True, kw_only=True):
+    pass
+
+
+class NodeStarted(_Event, tag="node.started", frozen=True, kw_only=True):
+    node_id: str
+    node_name: str | None = None
+    node_type: str | None = None
+    attempt: int = 1
+    input: msgspec.Raw = NULL
+
+
+class NodeCompleted(_Event, tag="node.completed", frozen=True, kw_only=True):
+    node_id: str
+    attempt: int = 1
+    output: msgspec.Raw = NULL
+    tokens: int = 0
+    usage: Usage | None = None
+
+
+class NodeFailed(_Event, tag="node.failed", frozen=True, kw_only=True):
+    node_id: str
+    attempt: int = 1
+    error: ErrorInfo
+    will_retry: bool = False
+
+
+class ExecutionCancelRequested(_Event, tag="execution.cancel_requested", frozen=True, kw_only=True):
+    by: str | None = None
+    reason: str | None = None
+
+
+class ExecutionCancelled(_Event, tag="execution.cancelled", frozen=True, kw_only=True):
+    by: str | None = None
+    reason: str | None = None
+
+
+class ExecutionCompleted(_Event, tag="execution.completed", frozen=True, kw_only=True):
+    output: msgspec.Raw = NULL
+
+
+class ExecutionFailed(_Event, tag="execution.failed", frozen=True, kw_only=True):
+    error: ErrorInfo | None = None
+
+
+class ExecutionCrashed(_Event, tag="execution.crashed", frozen=True, kw_only=True):
+    reason: str | None = None
+
+
+EventData = (
+    ExecutionQueued
+    | ExecutionStarted
+    | ExecutionWaiting
+    | ExecutionResumed
+    | NodeStarted
+    | NodeCompleted
+    | NodeFailed
+    | ExecutionCancelRequested
+    | ExecutionCancelled
+    | ExecutionCompleted
+    | ExecutionFailed
+    | ExecutionCrashed
+)
+
+EVENT_TYPES: Final[dict[str, type[EventData]]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in (
+        ExecutionQueued,
+        ExecutionStarted,
+        ExecutionWaiting,
+        ExecutionResumed,
+        NodeStarted,
+        NodeCompleted,
+        NodeFailed,
+        ExecutionCancelRequested,
+        ExecutionCancelled,
+        ExecutionCompleted,
+        ExecutionFailed,
+        ExecutionCrashed,
+    )
+}
+
+TERMINAL_TYPES: Final = frozenset(
+    {"execution.completed", "execution.failed", "execution.cancelled", "execution.crashed"}
+)
+
+
+class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event a producer submits: the payload plus its optional envelope.
+
+    ``event_id`` is the producer's idempotency key; the store generates a
+    time-ordered one when it is absent. ``occurred_at`` is the producer's clock
+    in microseconds since the epoch; the store's clock stands in when absent.
+    """
+
+    data: EventData
+    event_id: str | None = None
+    occurred_at: int | None = None
+
+
+class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of the log, as readers and subscribers see it."""
+
+    position: int
+    execution_id: int
+    version: int
+    event_id: str
+    type: str
+    data: msgspec.Raw
+    occurred_at: int
+    recorded_at: int
+    hash: bytes
+    # Copied from the execution's queued event so that subscribers can filter
+    # on them; not part of the row or its hash.
+    workflow_id: str = ""
+    team_id: str | None = None
+
+    def payload(self) -> EventData:
+        return decode_data(self.data)
+
+
+data_encoder: Final = msgspec.json.Encoder()
+_data_decoder: Final = msgspec.json.Decoder(EventData)
+
+
+def encode_data(data: EventData) -> bytes:
+    return data_encoder.encode(data)
+
+
+def decode_data(raw: bytes | msgspec.Raw) -> EventData:
+    data: EventData = _data_decoder.decode(raw)
+    return data
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+_ID_SEED: Final = int.from_bytes(os.urandom(8), "big") >> 2  # 62 random bits per process
+_id_counter: Final = itertools.count()
+_MASK62: Final = (1 << 62) - 1
+
+
+def new_event_id() -> str:
+    """A UUIDv7-shaped id: 48 bits of Unix milliseconds first, so ids sort by time.
+
+    The other bits come from a random per-process seed plus a counter instead
+    of a system call per id: unique within the process, and colliding across
+    processes only if two seeds land within the count of ids issued.
+    """
+    ms = time.time_ns() // 1_000_000
+    n = next(_id_counter)
+    tail = ((_ID_SEED + n) & _MASK62) | (1 << 63)  # RFC 9562 variant bits 10
+    return (
+        f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-7{(n >> 20) & 0xFFF:03x}"
+        f"-{tail >> 48:04x}-{tail & 0xFFFFFFFFFFFF:012x}"
+    )

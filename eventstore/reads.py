@@ -1,0 +1,83 @@
+"""Read queries over the log, run on read-only connections (WAL lets them
+proceed while the writer commits)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final
+
+import aiosqlite
+import msgspec
+
+from .events import RecordedEvent
+from .subscriptions import SubscriptionFilter
+
+_COLUMNS: Final = (
+    "SELECT e.position, e.execution_id, e.version, e.event_id, e.type, e.data,"
+    " e.occurred_at, e.recorded_at, e.hash, x.workflow_id, x.team_id"
+    " FROM events e JOIN executions x ON x.id = e.execution_id"
+)
+
+
+def _to_event(row: Any) -> RecordedEvent:
+    return RecordedEvent(
+        position=row[0],
+        execution_id=row[1],
+        version=row[2],
+        event_id=row[3],
+        type=row[4],
+        data=msgspec.Raw(row[5]),
+        occurred_at=row[6],
+        recorded_at=row[7],
+        hash=row[8],
+        workflow_id=row[9],
+        team_id=row[10],
+    )
+
+
+async def _fetch(
+    conn: aiosqlite.Connection, sql: str, params: Iterable[Any]
+) -> list[RecordedEvent]:
+    async with conn.execute(sql, tuple(params)) as cursor:
+        return [_to_event(row) for row in await cursor.fetchall()]
+
+
+async def execution_events(
+    conn: aiosqlite.Connection, execution_id: int, from_version: int, to_version: int | None
+) -> list[RecordedEvent]:
+    sql = _COLUMNS + " WHERE e.execution_id = ? AND e.version >= ?"
+    params: list[Any] = [execution_id, from_version]
+    if to_version is not None:
+        sql += " AND e.version <= ?"
+        params.append(to_version)
+    return await _fetch(conn, sql + " ORDER BY e.version", params)
+
+
+async def execution_exists(conn: aiosqlite.Connection, execution_id: int) -> bool:
+    async with conn.execute("SELECT 1 FROM executions WHERE id = ?", (execution_id,)) as cursor:
+        return await cursor.fetchone() is not None
+
+
+async def execution_by_external_id(conn: aiosqlite.Connection, external_id: str) -> int | None:
+    async with conn.execute(
+        "SELECT id FROM executions WHERE external_id = ?", (external_id,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+async def events_after(
+    conn: aiosqlite.Connection, position: int, filter: SubscriptionFilter, limit: int
+) -> list[RecordedEvent]:
+    sql = _COLUMNS + " WHERE e.position > ?"
+    params: list[Any] = [position]
+    for column, values in (
+        ("e.execution_id", filter.execution_ids),
+        ("x.workflow_id", filter.workflow_ids),
+        ("e.type", filter.types),
+        ("x.team_id", filter.team_ids),
+    ):
+        if values is not None:
+            sql += f" AND {column} IN ({','.join('?' * len(values))})"
+            params.extend(values)
+    return await _fetch(conn, sql + " ORDER BY e.position LIMIT ?", [*params, limit])

@@ -1,0 +1,102 @@
+"""The log's tables, the pragmas every connection uses, and forward migrations.
+
+The schema version lives in ``PRAGMA user_version``. Each entry of
+``MIGRATIONS`` takes the file from version ``i`` to ``i + 1``; a file written
+by a newer release is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final, Literal
+
+from .errors import StoreError
+
+Durability = Literal["full", "normal"]
+
+MIGRATIONS: Final[tuple[str, ...]] = (
+    # 1: the log and the registry of executions (its streams).
+    """
+    CREATE TABLE executions(
+        id INTEGER PRIMARY KEY,
+        uuid TEXT NOT NULL UNIQUE,
+        external_id TEXT UNIQUE,
+        workflow_id TEXT NOT NULL,
+        team_id TEXT,
+        created_position INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE events(
+        position INTEGER PRIMARY KEY,
+        execution_id INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        event_id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        data BLOB NOT NULL,
+        occurred_at INTEGER NOT NULL,
+        recorded_at INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        UNIQUE(execution_id, version)
+    ) STRICT;
+
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only: UPDATE refused'); END;
+    CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only: DELETE refused'); END;
+    CREATE TRIGGER executions_no_update BEFORE UPDATE ON executions
+    BEGIN SELECT RAISE(ABORT, 'executions are immutable: UPDATE refused'); END;
+    CREATE TRIGGER executions_no_delete BEFORE DELETE ON executions
+    BEGIN SELECT RAISE(ABORT, 'executions are immutable: DELETE refused'); END;
+    """,
+)
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+class SchemaTooNew(StoreError):
+    def __init__(self, found: int) -> None:
+        super().__init__(
+            f"the file has schema version {found}, newer than this release's {SCHEMA_VERSION}"
+        )
+
+
+def configure(conn: sqlite3.Connection, durability: Durability) -> None:
+    """Pragmas for the writer. ``normal`` may lose the last commits on power
+    loss, never on a process crash: WAL frames are written before commit returns."""
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("PRAGMA cache_size=-65536")
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the file up to ``SCHEMA_VERSION``; return the version found."""
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNew(found)
+    for version in range(found, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _split(MIGRATIONS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return found
+
+
+def _split(script: str) -> list[str]:
+    """Statements of a migration, keeping trigger bodies whole."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements

@@ -1,0 +1,226 @@
+"""``EventStore``: the embedded async API over one SQLite file.
+
+    async with EventStore("executions.db") as store:
+        created = await store.create_execution(ExecutionQueued(workflow_id="wf-1"))
+        await store.append(created.execution_id, [ExecutionStarted()])
+        async for event in store.subscribe(from_position=0):
+            ...
+
+Appends go to the one writer task and return after COMMIT; reads use a
+read-only connection, so they never wait on a commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+import aiosqlite
+import msgspec
+
+from . import reads, schema
+from .errors import ExecutionNotFound, InvalidEvent, StoreClosed
+from .events import (
+    EventData,
+    ExecutionQueued,
+    NewEvent,
+    RecordedEvent,
+    data_encoder,
+    new_event_id,
+    now_us,
+)
+from .hashchain import VerifyReport, verify_chain
+from .hooks import CommitHook
+from .subscriptions import Hub, Subscription, SubscriptionFilter
+from .writer import AppendRequest, AppendResult, CreatedExecution, CreateRequest, Prepared, Writer
+
+MAX_EVENT_ID_LENGTH: Final = 200
+_ANY: Final = SubscriptionFilter()
+
+
+class EventStore:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        durability: schema.Durability = "full",
+        hook: CommitHook | None = None,
+        subscriber_buffer: int = 10_000,
+        state_cache: int = 100_000,
+    ) -> None:
+        self.path = Path(path)
+        self.durability: schema.Durability = durability
+        self._hook = hook
+        self._subscriber_buffer = subscriber_buffer
+        self._state_cache = state_cache
+        self._hub = Hub()
+        self._writer: Writer | None = None
+        self._reader: aiosqlite.Connection | None = None
+
+    async def __aenter__(self) -> EventStore:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        conn = await asyncio.to_thread(self._open_writer_connection)
+        self._writer = Writer(
+            conn, self._hook, self._hub.publish, self._hub.listening, self._state_cache
+        )
+        self._writer.start()
+        self._reader = await aiosqlite.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+
+    def _open_writer_connection(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The writer thread alone uses it after this; autocommit, explicit BEGINs.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            schema.configure(conn, self.durability)
+            schema.migrate(conn)
+            if self._hook is not None:
+                self._hook.setup(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def close(self) -> None:
+        writer, reader = self._writer, self._reader
+        self._writer = self._reader = None
+        self._hub.close()
+        if writer is not None:
+            await writer.stop()
+        if reader is not None:
+            await reader.close()
+
+    @property
+    def head(self) -> int:
+        """Position of the last committed event (0 for an empty log)."""
+        return self._live_writer().position
+
+    async def create_execution(
+        self, queued: ExecutionQueued, *, occurred_at: int | None = None
+    ) -> CreatedExecution:
+        """Record a new execution's ``execution.queued`` event.
+
+        The store assigns the integer id and a random UUID. With an
+        ``external_id`` already known, the existing execution comes back
+        (``created=False``) and nothing is written: a retried create is safe.
+        """
+        queued = msgspec.structs.replace(queued, uuid=str(uuid.uuid4()))
+        event = _prepare_data(queued, None, occurred_at)
+        future: asyncio.Future[CreatedExecution] = asyncio.get_running_loop().create_future()
+        self._live_writer().submit(CreateRequest(event, future))
+        return await future
+
+    async def append(
+        self,
+        execution_id: int,
+        events: Sequence[EventData | NewEvent],
+        *,
+        expected_version: int | None = None,
+    ) -> AppendResult:
+        """Append atomically; resolves after COMMIT. Raises ``RuleViolation``,
+        ``VersionConflict``, ``IdempotencyConflict`` or ``ExecutionNotFound``
+        with nothing written."""
+        if not events:
+            raise InvalidEvent("events", "an append needs at least one event")
+        prepared = [
+            _prepare(e, i) if isinstance(e, NewEvent) else _prepare_data(e, None, None)
+            for i, e in enumerate(events)
+        ]
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        self._live_writer().submit(AppendRequest(execution_id, prepared, expected_version, future))
+        return await future
+
+    async def read_execution(
+        self, execution_id: int, from_version: int = 1, to_version: int | None = None
+    ) -> list[RecordedEvent]:
+        reader = self._live_reader()
+        events = await reads.execution_events(reader, execution_id, from_version, to_version)
+        if not events and not await reads.execution_exists(reader, execution_id):
+            raise ExecutionNotFound(execution_id)
+        return events
+
+    async def find_external(self, external_id: str) -> int | None:
+        return await reads.execution_by_external_id(self._live_reader(), external_id)
+
+    async def read_all(self, from_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Events with a position after ``from_position``, in order."""
+        return await reads.events_after(self._live_reader(), from_position, _ANY, limit)
+
+    def subscribe(
+        self,
+        from_position: int = 0,
+        filter: SubscriptionFilter | None = None,
+        *,
+        buffer_size: int | None = None,
+    ) -> Subscription:
+        """Every (matching) event after ``from_position``: the file, then live."""
+        self._live_writer()
+        return Subscription(
+            self._hub,
+            self._read_after,
+            from_position,
+            filter or _ANY,
+            buffer_size or self._subscriber_buffer,
+        )
+
+    async def _read_after(
+        self, position: int, filter: SubscriptionFilter, limit: int
+    ) -> list[RecordedEvent]:
+        return await reads.events_after(self._live_reader(), position, filter, limit)
+
+    async def verify(self) -> VerifyReport:
+        """Walk the hash chain on a connection of its own; name the first bad row."""
+        return await asyncio.to_thread(_verify_file, self.path)
+
+    def _live_writer(self) -> Writer:
+        if self._writer is None:
+            raise StoreClosed()
+        return self._writer
+
+    def _live_reader(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise StoreClosed()
+        return self._reader
+
+
+def _verify_file(path: Path) -> VerifyReport:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return verify_chain(conn)
+    finally:
+        conn.close()
+
+
+def _prepare(event: NewEvent, index: int) -> Prepared:
+    event_id = event.event_id
+    if event_id is not None and not 0 < len(event_id) <= MAX_EVENT_ID_LENGTH:
+        raise InvalidEvent(
+            f"events[{index}].event_id", f"must be 1 to {MAX_EVENT_ID_LENGTH} characters"
+        )
+    return _prepare_data(event.data, event_id, event.occurred_at)
+
+
+def _prepare_data(data: EventData, event_id: str | None, occurred_at: int | None) -> Prepared:
+    return Prepared(
+        data=data,
+        type=data.__struct_config__.tag,  # type: ignore[arg-type]
+        raw=data_encoder.encode(data),
+        event_id=event_id if event_id is not None else new_event_id(),
+        supplied=event_id is not None,
+        occurred_at=occurred_at if occurred_at is not None else now_us(),
+    )

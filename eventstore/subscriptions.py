@@ -1,0 +1,168 @@
+"""Subscriptions: catch up from the file, then follow live, with no gap and
+no duplicate at the switch, and bounded memory per subscriber.
+
+The writer publishes each committed batch on the event loop (publish after
+commit). A subscription attaches its live buffer *before* each read of the
+file, so an event is either already in the file snapshot or arrives in the
+buffer afterwards (or both; positions drop the repeat). When a slow
+subscriber's buffer overflows, the buffer is emptied and the subscriber goes
+back to the file from its last position: writers never wait for it and its
+memory never grows past ``buffer_size`` events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Final
+
+import msgspec
+
+from .events import RecordedEvent
+
+CATCH_UP_BATCH: Final = 500
+
+
+class SubscriptionFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """Events to deliver; ``None`` means any. Each set given must match."""
+
+    execution_ids: frozenset[int] | None = None
+    workflow_ids: frozenset[str] | None = None
+    types: frozenset[str] | None = None
+    team_ids: frozenset[str] | None = None
+
+    def matches(self, event: RecordedEvent) -> bool:
+        return (
+            (self.execution_ids is None or event.execution_id in self.execution_ids)
+            and (self.workflow_ids is None or event.workflow_id in self.workflow_ids)
+            and (self.types is None or event.type in self.types)
+            and (self.team_ids is None or event.team_id in self.team_ids)
+        )
+
+
+ReadAfter = Callable[[int, SubscriptionFilter, int], Awaitable[list[RecordedEvent]]]
+
+
+class Hub:
+    """Fans committed batches out to the attached subscriptions (loop thread only)."""
+
+    def __init__(self) -> None:
+        self._subscriptions: set[Subscription] = set()
+
+    def listening(self) -> bool:
+        return bool(self._subscriptions)
+
+    def attach(self, subscription: Subscription) -> None:
+        self._subscriptions.add(subscription)
+
+    def detach(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+
+    def publish(self, events: Sequence[RecordedEvent]) -> None:
+        for subscription in self._subscriptions:
+            subscription.push(events)
+
+    def close(self) -> None:
+        for subscription in list(self._subscriptions):
+            subscription.end()
+        self._subscriptions.clear()
+
+
+class Subscription:
+    """An async iterator over recorded events after ``from_position``."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        read_after: ReadAfter,
+        from_position: int,
+        filter: SubscriptionFilter,
+        buffer_size: int,
+    ) -> None:
+        self._hub = hub
+        self._read_after = read_after
+        self._filter = filter
+        self._buffer_size = buffer_size
+        self._buffer: deque[RecordedEvent] = deque()
+        self._backlog: deque[RecordedEvent] = deque()
+        self._wakeup = asyncio.Event()
+        self._overflowed = False
+        self._catching_up = True
+        self._closed = False
+        self.position = from_position  # of the last event delivered (or skipped by filter)
+        self.resyncs = 0  # how often an overflow sent it back to the file
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def push(self, events: Sequence[RecordedEvent]) -> None:
+        if self._overflowed or self._closed:
+            return
+        buffer, matches = self._buffer, self._filter.matches
+        for event in events:
+            if matches(event):
+                if len(buffer) >= self._buffer_size:
+                    self._overflowed = True
+                    buffer.clear()
+                    break
+                buffer.append(event)
+        self._wakeup.set()
+
+    def end(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> RecordedEvent:
+        while not self._closed:
+            if self._backlog:
+                return self._deliver(self._backlog.popleft())
+            if self._catching_up:
+                await self._catch_up()
+                continue
+            if self._overflowed:
+                self.resyncs += 1
+                self._catching_up = True
+                continue
+            while self._buffer:
+                event = self._buffer.popleft()
+                if event.position > self.position:
+                    return self._deliver(event)
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        raise StopAsyncIteration
+
+    async def _catch_up(self) -> None:
+        # Attach (and forget any stale buffer) before reading, so nothing
+        # committed after this read can be missed.
+        self._buffer.clear()
+        self._overflowed = False
+        self._hub.attach(self)
+        batch = await self._read_after(self.position, self._filter, CATCH_UP_BATCH)
+        self._backlog.extend(batch)
+        if len(batch) < CATCH_UP_BATCH:
+            self._catching_up = False
+
+    def _deliver(self, event: RecordedEvent) -> RecordedEvent:
+        self.position = event.position
+        return event
+
+    async def aclose(self) -> None:
+        self.end()
+        self._hub.detach(self)
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

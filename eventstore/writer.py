@@ -1,0 +1,401 @@
+"""The one writer: a task that owns the only write connection and commits
+every append that is waiting, together, in one transaction (group commit).
+
+Callers enqueue requests and await futures that resolve only after COMMIT
+returns. Everything a batch needs (rule checks, positions, the hash chain) is
+computed in Python before the rows go in with one ``executemany`` per table;
+a batch that fails at the SQL level is replayed one request per transaction,
+so one bad append fails alone and never takes its neighbours with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+
+from . import lifecycle
+from .errors import ExecutionNotFound, IdempotencyConflict, RuleViolation, VersionConflict
+from .events import EventData, ExecutionQueued, RecordedEvent, decode_data, now_us
+from .hashchain import GENESIS, row_hash
+from .hooks import CommitHook
+
+MAX_BATCH: Final = 512
+# Bounds how long one batch holds the event loop (about 10 us an event).
+MAX_BATCH_EVENTS: Final = 2000
+
+_INSERT_EVENT: Final = (
+    "INSERT INTO events(position, execution_id, version, event_id, type, data,"
+    " occurred_at, recorded_at, hash) VALUES (?,?,?,?,?,?,?,?,?)"
+)
+_INSERT_EXECUTION: Final = (
+    "INSERT INTO executions(id, uuid, external_id, workflow_id, team_id, created_position)"
+    " VALUES (?,?,?,?,?,?)"
+)
+
+
+class AppendResult(msgspec.Struct, frozen=True):
+    execution_id: int
+    version: int  # the execution's version after this append
+    positions: tuple[int, ...]
+    duplicate: bool = False  # True: every event was already recorded; nothing new written
+
+
+class CreatedExecution(msgspec.Struct, frozen=True):
+    execution_id: int
+    uuid: str
+    position: int  # of its execution.queued event
+    created: bool  # False: the external_id was known; this is the existing execution
+
+
+@dataclass(slots=True)
+class Prepared:
+    """One event encoded by the caller, ready for the writer."""
+
+    data: EventData
+    type: str
+    raw: bytes
+    event_id: str
+    supplied: bool  # the producer chose event_id, so it may be a re-send
+    occurred_at: int
+
+
+@dataclass(slots=True)
+class AppendRequest:
+    execution_id: int
+    events: list[Prepared]
+    expected_version: int | None
+    future: asyncio.Future[Any]
+
+
+@dataclass(slots=True)
+class CreateRequest:
+    event: Prepared  # its data is an ExecutionQueued with the uuid filled in
+    future: asyncio.Future[Any]
+
+
+Request = AppendRequest | CreateRequest
+Outcome = AppendResult | CreatedExecution | BaseException
+# (position, execution_id, version, type, data) of an already-recorded event
+_Seen = tuple[int, int, int, str, bytes]
+
+
+@dataclass(slots=True)
+class _Tx:
+    """What one transaction has done so far; adopted by the writer on COMMIT."""
+
+    position: int
+    hash: bytes
+    next_id: int
+    recorded_at: int
+    states: dict[int, lifecycle.Lifecycle] = field(default_factory=dict)
+    created: dict[str, CreatedExecution] = field(default_factory=dict)
+    seen: dict[str, _Seen] = field(default_factory=dict)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    execution_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    owners: list[tuple[str, str | None]] = field(default_factory=list)  # per row
+
+    def recorded(self) -> list[RecordedEvent]:
+        return [
+            RecordedEvent(
+                position=p, execution_id=x, version=v, event_id=i, type=t,
+                data=msgspec.Raw(d), occurred_at=o, recorded_at=r, hash=h,
+                workflow_id=owner[0], team_id=owner[1],
+            )
+            for (p, x, v, i, t, d, o, r, h), owner in zip(self.rows, self.owners, strict=True)
+        ]  # fmt: skip
+
+
+class Writer:
+    """The single writer: one asyncio task that owns the write connection.
+
+    Rule checks, hashing and inserts run on the event-loop thread, so no row
+    ever waits to re-acquire the GIL from a busy loop; only COMMIT, where
+    SQLite waits for the disk with the GIL released, runs on a thread of its
+    own. Requests that arrive during a commit form the next batch.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        hook: CommitHook | None,
+        publish: Callable[[list[RecordedEvent]], None],
+        listening: Callable[[], bool],
+        cache_size: int,
+    ) -> None:
+        self._conn = conn
+        self._hook = hook
+        self._publish = publish
+        self._listening = listening
+        self._cache_size = cache_size
+        self._pending: deque[Request] = deque()
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._commit_thread = ThreadPoolExecutor(1, thread_name_prefix="execstore-commit")
+        self._task: asyncio.Task[None] | None = None
+        self._states: dict[int, lifecycle.Lifecycle] = {}
+        last = conn.execute(
+            "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        self._position: int = last[0] if last else 0
+        self._hash: bytes = last[1] if last else GENESIS
+        self._recorded_at: int = last[2] if last else 0
+        (next_id,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM executions").fetchone()
+        self._next_id: int = next_id
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="execstore-writer")
+
+    def submit(self, request: Request) -> None:
+        self._pending.append(request)
+        self._wakeup.set()
+
+    async def stop(self) -> None:
+        """Finish every queued request, then close the connection."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+        await asyncio.get_running_loop().run_in_executor(self._commit_thread, self._conn.close)
+        self._commit_thread.shutdown()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                await self._process(self._take_batch())
+            if self._stopping:
+                return
+
+    def _take_batch(self) -> list[Request]:
+        batch: list[Request] = []
+        events = 0
+        pending = self._pending
+        while pending and len(batch) < MAX_BATCH and events < MAX_BATCH_EVENTS:
+            request = pending.popleft()
+            batch.append(request)
+            events += len(request.events) if isinstance(request, AppendRequest) else 1
+        return batch
+
+    async def _process(self, batch: list[Request]) -> None:
+        try:
+            outcomes, recorded = await self._commit(batch)
+        except Exception as exc:
+            self._rollback()
+            if len(batch) == 1:
+                outcomes, recorded = [self._explain(batch[0], exc)], []
+            else:
+                outcomes, recorded = [], []
+                for request in batch:
+                    one, events = await self._commit_alone(request)
+                    outcomes.append(one)
+                    recorded.extend(events)
+        self._deliver(batch, outcomes, recorded)
+
+    async def _commit_alone(self, request: Request) -> tuple[Outcome, list[RecordedEvent]]:
+        try:
+            outcomes, recorded = await self._commit([request])
+            return outcomes[0], recorded
+        except Exception as exc:
+            self._rollback()
+            return self._explain(request, exc), []
+
+    async def _commit(self, batch: Sequence[Request]) -> tuple[list[Outcome], list[RecordedEvent]]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        tx = _Tx(self._position, self._hash, self._next_id, max(now_us(), self._recorded_at))
+        outcomes = [
+            self._prepare_create(r, tx) if isinstance(r, CreateRequest) else self._prepare(r, tx)
+            for r in batch
+        ]
+        if tx.execution_rows:
+            conn.executemany(_INSERT_EXECUTION, tx.execution_rows)
+        recorded: list[RecordedEvent] = []
+        if tx.rows:
+            conn.executemany(_INSERT_EVENT, tx.rows)
+            # Row tuples suffice for the file; events are built only for readers.
+            if self._hook is not None or self._listening():
+                recorded = tx.recorded()
+            if self._hook is not None:
+                self._hook.on_commit(conn, recorded)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._commit_thread, conn.execute, "COMMIT")
+        self._adopt(tx)
+        return outcomes, recorded
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def _adopt(self, tx: _Tx) -> None:
+        self._position, self._hash = tx.position, tx.hash
+        self._next_id, self._recorded_at = tx.next_id, tx.recorded_at
+        self._states.update(tx.states)
+        if len(self._states) > self._cache_size:
+            # Drop the older half at once: amortised O(1), and a miss only costs a reload.
+            keep = list(self._states.items())[len(self._states) // 2 :]
+            self._states = dict(keep)
+
+    def _deliver(
+        self, batch: list[Request], outcomes: list[Outcome], recorded: list[RecordedEvent]
+    ) -> None:
+        for request, outcome in zip(batch, outcomes, strict=True):
+            if request.future.done():
+                continue  # the caller gave up waiting; the outcome stands in the file
+            if isinstance(outcome, BaseException):
+                request.future.set_exception(outcome)
+            else:
+                request.future.set_result(outcome)
+        if recorded:
+            self._publish(recorded)
+
+    def _state(self, execution_id: int, tx: _Tx) -> lifecycle.Lifecycle | None:
+        state = tx.states.get(execution_id) or self._states.get(execution_id)
+        if state is not None:
+            return state
+        rows = self._conn.execute(
+            "SELECT e.data, x.workflow_id, x.team_id FROM events e"
+            " JOIN executions x ON x.id = e.execution_id"
+            " WHERE e.execution_id = ? ORDER BY e.version",
+            (execution_id,),
+        ).fetchall()
+        if not rows:
+            return None
+        state = lifecycle.Lifecycle()
+        for data, _, _ in rows:
+            lifecycle.apply(state, decode_data(data))
+        self._states[execution_id] = state
+        return state
+
+    def _prepare(self, request: AppendRequest, tx: _Tx) -> Outcome:
+        state = self._state(request.execution_id, tx)
+        if state is None:
+            return ExecutionNotFound(request.execution_id)
+        try:
+            if request.expected_version is not None and request.expected_version != state.version:
+                raise VersionConflict(request.execution_id, request.expected_version, state.version)
+            new = state.copy()
+            for index, event in enumerate(request.events):
+                lifecycle.apply(new, event.data, index)
+        except (RuleViolation, VersionConflict) as err:
+            # A re-sent append breaks the rules the second time; recognise it first.
+            return self._duplicates(request, tx.seen) or err
+        positions = self._add_rows(tx, request.execution_id, state, request.events)
+        tx.states[request.execution_id] = new
+        return AppendResult(request.execution_id, new.version, positions)
+
+    def _prepare_create(self, request: CreateRequest, tx: _Tx) -> Outcome:
+        queued = request.event.data
+        assert isinstance(queued, ExecutionQueued)
+        if queued.external_id is not None:
+            known = tx.created.get(queued.external_id) or self._find_external(queued.external_id)
+            if known is not None:
+                return known
+        if queued.retry_of is not None and self._state(queued.retry_of, tx) is None:
+            return RuleViolation(
+                "execution.retry_of_unknown", f"execution {queued.retry_of} does not exist"
+            )
+        execution_id = tx.next_id
+        tx.next_id += 1
+        empty = lifecycle.Lifecycle(workflow_id=queued.workflow_id, team_id=queued.team_id)
+        new = empty.copy()
+        lifecycle.apply(new, queued)
+        (position,) = self._add_rows(tx, execution_id, empty, [request.event])
+        tx.execution_rows.append(
+            (execution_id, queued.uuid, queued.external_id, queued.workflow_id, queued.team_id,
+             position)
+        )  # fmt: skip
+        tx.states[execution_id] = new
+        if queued.external_id is not None:
+            tx.created[queued.external_id] = CreatedExecution(
+                execution_id, queued.uuid, position, created=False
+            )
+        return CreatedExecution(execution_id, queued.uuid, position, created=True)
+
+    def _add_rows(
+        self, tx: _Tx, execution_id: int, before: lifecycle.Lifecycle, events: list[Prepared]
+    ) -> tuple[int, ...]:
+        version = before.version
+        owner = (before.workflow_id, before.team_id)
+        positions = []
+        recorded_at = tx.recorded_at
+        for event in events:
+            tx.position += 1
+            version += 1
+            digest = row_hash(
+                tx.hash, tx.position, execution_id, version, event.event_id, event.type,
+                event.raw, event.occurred_at, recorded_at,
+            )  # fmt: skip
+            tx.hash = digest
+            tx.rows.append(
+                (tx.position, execution_id, version, event.event_id, event.type, event.raw,
+                 event.occurred_at, recorded_at, digest)
+            )  # fmt: skip
+            tx.owners.append(owner)
+            if event.supplied:
+                tx.seen[event.event_id] = (
+                    tx.position,
+                    execution_id,
+                    version,
+                    event.type,
+                    event.raw,
+                )
+            positions.append(tx.position)
+        return tuple(positions)
+
+    def _explain(self, request: Request, exc: Exception) -> Outcome:
+        """Turn a failed lone commit into the caller's answer."""
+        if isinstance(exc, sqlite3.IntegrityError) and isinstance(request, AppendRequest):
+            return self._duplicates(request, {}) or exc
+        return exc
+
+    def _duplicates(
+        self, request: AppendRequest, seen: dict[str, _Seen]
+    ) -> AppendResult | IdempotencyConflict | None:
+        """If the append's event ids are already recorded, the idempotent answer."""
+        supplied = [e.event_id for e in request.events if e.supplied]
+        if not supplied:
+            return None
+        found = {i: seen[i] for i in supplied if i in seen}
+        missing = [i for i in supplied if i not in found]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for event_id, *row in self._conn.execute(
+                "SELECT event_id, position, execution_id, version, type, data FROM events"
+                f" WHERE event_id IN ({marks})",
+                chunk,
+            ):
+                found[event_id] = (row[0], row[1], row[2], row[3], bytes(row[4]))
+        if not found:
+            return None
+        for event in request.events:
+            row = found.get(event.event_id)
+            if row is None:
+                return IdempotencyConflict(
+                    next(iter(found)), "is recorded, but other events of this append are not"
+                )
+            if (row[1], row[3], row[4]) != (request.execution_id, event.type, event.raw):
+                return IdempotencyConflict(event.event_id, "was recorded with other content")
+        rows = [found[e.event_id] for e in request.events]
+        return AppendResult(
+            request.execution_id, max(r[2] for r in rows), tuple(r[0] for r in rows), True
+        )
+
+    def _find_external(self, external_id: str) -> CreatedExecution | None:
+        row = self._conn.execute(
+            "SELECT id, uuid, created_position FROM executions WHERE external_id = ?",
+            (external_id,),
+        ).fetchone()
+        return None if row is None else CreatedExecution(row[0], row[1], row[2], created=False)
