@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from pathlib import Path
 from typing import Final
 
 import msgspec
@@ -46,6 +47,17 @@ class VerifyReport(msgspec.Struct, frozen=True):
 
 
 _BATCH: Final = 10_000
+
+
+def verify_file(path: Path) -> VerifyReport:
+    """Verify a log file read-only; a missing file is an error, never an empty log."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no event log at {path}")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return verify_chain(conn)
+    finally:
+        conn.close()
 
 
 def verify_chain(conn: sqlite3.Connection) -> VerifyReport:

@@ -34,7 +34,7 @@ from .events import (
     new_event_id,
     now_us,
 )
-from .hashchain import VerifyReport, verify_chain
+from .hashchain import VerifyReport, verify_file
 from .hooks import CommitHook
 from .subscriptions import Hub, Subscription, SubscriptionFilter
 from .writer import AppendRequest, AppendResult, CreatedExecution, CreateRequest, Prepared, Writer
@@ -185,7 +185,7 @@ class EventStore:
 
     async def verify(self) -> VerifyReport:
         """Walk the hash chain on a connection of its own; name the first bad row."""
-        return await asyncio.to_thread(_verify_file, self.path)
+        return await asyncio.to_thread(verify_file, self.path)
 
     def _live_writer(self) -> Writer:
         if self._writer is None:
@@ -196,14 +196,6 @@ class EventStore:
         if self._reader is None:
             raise StoreClosed()
         return self._reader
-
-
-def _verify_file(path: Path) -> VerifyReport:
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        return verify_chain(conn)
-    finally:
-        conn.close()
 
 
 def _prepare(event: NewEvent, index: int) -> Prepared:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
-from eventstore import EventStore
+from eventstore.hashchain import verify_file
 
 from .app import create_app
 
@@ -28,12 +28,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"execstore: serving {args.db} on http://{args.host}:{args.port}", flush=True)
         web.run_app(create_app(args.db), host=args.host, port=args.port, print=None)
         return 0
-    return asyncio.run(_verify(args.db))
+    return _verify(Path(args.db))
 
 
-async def _verify(db: str) -> int:
-    async with EventStore(db) as store:
-        report = await store.verify()
+def _verify(db: Path) -> int:
+    try:
+        report = verify_file(db)
+    except FileNotFoundError as missing:
+        print(f"execstore verify: {missing}", file=sys.stderr)
+        return 2
     if report.ok:
         print(f"ok: {report.checked} events, hash chain intact")
         return 0

@@ -143,3 +143,9 @@ async def test_cli_verify_exit_codes(db: Path, capsys: pytest.CaptureFixture[str
     _flip_data_byte(db, MIDDLE)
     assert await asyncio.to_thread(cli.main, ["verify", "--db", str(db)]) == 1
     assert f"position {MIDDLE}" in capsys.readouterr().err
+
+
+def test_cli_verify_refuses_a_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    assert cli.main(["verify", "--db", str(missing)]) == 2
+    assert not missing.exists()  # verifying must never create an empty log

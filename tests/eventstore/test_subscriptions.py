@@ -1,0 +1,159 @@
+"""Subscriptions: catch-up then live, every event once and in order, and a
+stalled subscriber that neither slows writers nor grows without bound."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from eventstore import (
+    EventStore,
+    ExecutionCompleted,
+    ExecutionQueued,
+    ExecutionStarted,
+    NodeCompleted,
+    NodeStarted,
+    RecordedEvent,
+    Subscription,
+    SubscriptionFilter,
+    json_value,
+)
+
+WRITERS = 20
+
+
+async def record_executions(store: EventStore, count: int, workflow: str = "wf") -> None:
+    for _ in range(count):
+        created = await store.create_execution(ExecutionQueued(workflow_id=workflow))
+        execution_id = created.execution_id
+        await store.append(execution_id, [ExecutionStarted()])
+        for node in ("fetch", "summarise"):
+            await store.append(execution_id, [NodeStarted(node_id=node)])
+            output = json_value({"node": node})
+            await store.append(execution_id, [NodeCompleted(node_id=node, output=output)])
+        await store.append(execution_id, [ExecutionCompleted()])
+
+
+async def collect_until(subscription: Subscription, position: int) -> list[RecordedEvent]:
+    seen: list[RecordedEvent] = []
+    async for event in subscription:
+        seen.append(event)
+        if event.position >= position:
+            break
+    return seen
+
+
+async def test_every_event_once_in_order_while_20_writers_append(store: EventStore) -> None:
+    await record_executions(store, 3)  # a backlog to catch up on before going live
+    eager = store.subscribe(0)
+    stalled = store.subscribe(0, buffer_size=16)
+    writers_done = asyncio.Event()
+
+    async def read_stalled() -> list[RecordedEvent]:
+        first = await anext(stalled)  # now attached: it overflows while it waits
+        await writers_done.wait()
+        return [first, *await collect_until(stalled, store.head)]
+
+    stalled_task = asyncio.create_task(read_stalled())
+    eager_task = asyncio.create_task(collect_until(eager, 10**9))
+    await asyncio.gather(*[record_executions(store, 5) for _ in range(WRITERS)])
+    head = store.head
+    writers_done.set()
+    stalled_seen = await asyncio.wait_for(stalled_task, 30)
+    await asyncio.sleep(0)
+    eager_task.cancel()
+    await asyncio.gather(eager_task, return_exceptions=True)
+
+    log = await store.read_all(0, limit=head + 1)
+    assert [e.position for e in log] == list(range(1, head + 1))
+    assert [e.position for e in stalled_seen] == [e.position for e in log]
+    assert stalled.resyncs >= 1, "the stalled subscriber should have overflowed"
+    await eager.aclose()
+    await stalled.aclose()
+
+
+async def test_eager_subscriber_receives_each_event_exactly_once(store: EventStore) -> None:
+    await record_executions(store, 2)
+    subscription = store.subscribe(0)
+    seen: list[int] = []
+    target = [10**9]  # the head, once the writers are done
+    caught_up = asyncio.Event()
+
+    async def read() -> None:
+        async for event in subscription:
+            seen.append(event.position)
+            if event.position >= target[0]:
+                caught_up.set()
+
+    reader = asyncio.create_task(read())
+    await asyncio.gather(*[record_executions(store, 3) for _ in range(WRITERS)])
+    target[0] = store.head
+    if subscription.position < target[0]:
+        await asyncio.wait_for(caught_up.wait(), 30)
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    await subscription.aclose()
+    assert seen == list(range(1, store.head + 1))
+
+
+async def test_stalled_subscriber_does_not_slow_writers_and_stays_bounded(
+    store: EventStore,
+) -> None:
+    buffer_size = 50
+    await record_executions(store, 1)
+    baseline = await timed_appends(store, None)
+    start = store.head - 1  # one event to catch up on, so it is live before it stalls
+    subscription = store.subscribe(start, buffer_size=buffer_size)
+    await anext(subscription)  # attached and live, then never reads again
+    with_stalled = await timed_appends(store, subscription, buffer_size)
+    print(
+        f"\nappends/s without subscriber {baseline:.0f}, with a stalled one "
+        f"{with_stalled:.0f}, ratio {with_stalled / baseline:.2f}"
+    )
+    # It catches up from the file when it reads again, missing nothing.
+    rest = await collect_until(subscription, store.head)
+    assert [e.position for e in rest] == list(range(start + 2, store.head + 1))
+    assert subscription.resyncs == 1
+    await subscription.aclose()
+
+
+async def timed_appends(
+    store: EventStore, stalled: Subscription | None, bound: int = 0, rounds: int = 40
+) -> float:
+    """Appends per second over ``rounds`` rounds of 25 concurrent executions."""
+    started = time.perf_counter()
+    for _ in range(rounds):
+        await asyncio.gather(*[record_executions(store, 1) for _ in range(25)])
+        if stalled is not None:
+            assert stalled.buffered <= bound
+    return rounds * 25 * 7 / (time.perf_counter() - started)
+
+
+async def test_filters_apply_to_catch_up_and_live(store: EventStore) -> None:
+    await record_executions(store, 2, workflow="a")
+    await record_executions(store, 2, workflow="b")
+    wanted = SubscriptionFilter(
+        workflow_ids=frozenset({"b"}), types=frozenset({"node.completed", "execution.queued"})
+    )
+    subscription = store.subscribe(0, wanted)
+    first = [await anext(subscription) for _ in range(6)]  # 2 x (queued + 2 completed)
+    await record_executions(store, 1, workflow="a")
+    await record_executions(store, 1, workflow="b")
+    live = [await anext(subscription) for _ in range(3)]
+    for event in first + live:
+        assert event.workflow_id == "b"
+        assert event.type in {"node.completed", "execution.queued"}
+    positions = [e.position for e in first + live]
+    assert positions == sorted(set(positions))
+    assert live[0].type == "execution.queued" and live[0].position > first[-1].position
+    await subscription.aclose()
+
+
+async def test_subscription_from_a_middle_position_and_end_on_close(store: EventStore) -> None:
+    await record_executions(store, 2)
+    subscription = store.subscribe(5)
+    assert (await anext(subscription)).position == 6
+    await store.close()
+    remaining = [e async for e in subscription]
+    assert all(e.position > 6 for e in remaining)
+    assert subscription.position <= 14
