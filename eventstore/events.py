@@ -153,6 +153,8 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
     )
 }
 
+WIRE_NAMES: Final[dict[type[EventData], str]] = {cls: name for name, cls in EVENT_TYPES.items()}
+
 TERMINAL_TYPES: Final = frozenset(
     {"execution.completed", "execution.failed", "execution.cancelled", "execution.crashed"}
 )
@@ -209,22 +211,35 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-_ID_SEED: Final = int.from_bytes(os.urandom(8), "big") >> 2  # 62 random bits per process
+# 48 random bits per process, formatted once: the id's last group.
+_ID_NODE: Final = f"{int.from_bytes(os.urandom(6), 'big'):012x}"
 _id_counter: Final = itertools.count()
-_MASK62: Final = (1 << 62) - 1
+
+
+class _IdClock:
+    """The time half of the id, formatted once per millisecond rather than per id."""
+
+    __slots__ = ("ms", "prefix")
+
+    def __init__(self) -> None:
+        self.ms = -1
+        self.prefix = ""
+
+
+_id_clock: Final = _IdClock()
 
 
 def new_event_id() -> str:
     """A UUIDv7-shaped id: 48 bits of Unix milliseconds first, so ids sort by time.
 
-    The other bits come from a random per-process seed plus a counter instead
-    of a system call per id: unique within the process, and colliding across
-    processes only if two seeds land within the count of ids issued.
+    After the time come a 26-bit counter (ids of one millisecond sort in
+    issue order) and 48 random bits drawn once per process, in place of a
+    system call per id: ids repeat only if two processes share a random node,
+    a millisecond and a counter value.
     """
     ms = time.time_ns() // 1_000_000
-    n = next(_id_counter)
-    tail = ((_ID_SEED + n) & _MASK62) | (1 << 63)  # RFC 9562 variant bits 10
-    return (
-        f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-7{(n >> 20) & 0xFFF:03x}"
-        f"-{tail >> 48:04x}-{tail & 0xFFFFFFFFFFFF:012x}"
-    )
+    clock = _id_clock
+    if ms != clock.ms:
+        clock.ms, clock.prefix = ms, f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-7"
+    n = next(_id_counter) & 0x3FFFFFF
+    return f"{clock.prefix}{n >> 14:03x}-{0x8000 | (n & 0x3FFF):04x}-{_ID_NODE}"

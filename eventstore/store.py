@@ -26,6 +26,7 @@ import msgspec
 from . import reads, schema
 from .errors import ExecutionNotFound, InvalidEvent, StoreClosed
 from .events import (
+    WIRE_NAMES,
     EventData,
     ExecutionQueued,
     NewEvent,
@@ -120,7 +121,7 @@ class EventStore:
         (``created=False``) and nothing is written: a retried create is safe.
         """
         queued = msgspec.structs.replace(queued, uuid=str(uuid.uuid4()))
-        event = _prepare_data(queued, None, occurred_at)
+        event = _prepare_data(queued, None, occurred_at if occurred_at is not None else now_us())
         future: asyncio.Future[CreatedExecution] = asyncio.get_running_loop().create_future()
         self._live_writer().submit(CreateRequest(event, future))
         return await future
@@ -137,8 +138,9 @@ class EventStore:
         with nothing written."""
         if not events:
             raise InvalidEvent("events", "an append needs at least one event")
+        now = now_us()
         prepared = [
-            _prepare(e, i) if isinstance(e, NewEvent) else _prepare_data(e, None, None)
+            _prepare(e, i, now) if isinstance(e, NewEvent) else _prepare_data(e, None, now)
             for i, e in enumerate(events)
         ]
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
@@ -198,21 +200,22 @@ class EventStore:
         return self._reader
 
 
-def _prepare(event: NewEvent, index: int) -> Prepared:
+def _prepare(event: NewEvent, index: int, now: int) -> Prepared:
     event_id = event.event_id
     if event_id is not None and not 0 < len(event_id) <= MAX_EVENT_ID_LENGTH:
         raise InvalidEvent(
             f"events[{index}].event_id", f"must be 1 to {MAX_EVENT_ID_LENGTH} characters"
         )
-    return _prepare_data(event.data, event_id, event.occurred_at)
+    occurred_at = event.occurred_at
+    return _prepare_data(event.data, event_id, now if occurred_at is None else occurred_at)
 
 
-def _prepare_data(data: EventData, event_id: str | None, occurred_at: int | None) -> Prepared:
+def _prepare_data(data: EventData, event_id: str | None, occurred_at: int) -> Prepared:
+    if event_id is None:
+        return Prepared(
+            data, WIRE_NAMES[type(data)], data_encoder.encode(data), new_event_id(), False,
+            occurred_at,
+        )  # fmt: skip
     return Prepared(
-        data=data,
-        type=data.__struct_config__.tag,  # type: ignore[arg-type]
-        raw=data_encoder.encode(data),
-        event_id=event_id if event_id is not None else new_event_id(),
-        supplied=event_id is not None,
-        occurred_at=occurred_at if occurred_at is not None else now_us(),
+        data, WIRE_NAMES[type(data)], data_encoder.encode(data), event_id, True, occurred_at
     )

@@ -326,33 +326,26 @@ class Writer:
     def _add_rows(
         self, tx: _Tx, execution_id: int, before: lifecycle.Lifecycle, events: list[Prepared]
     ) -> tuple[int, ...]:
-        version = before.version
-        owner = (before.workflow_id, before.team_id)
-        positions = []
-        recorded_at = tx.recorded_at
+        # Locals rather than attribute updates: this loop runs once per event.
+        first = position = tx.position + 1
+        version, digest, recorded_at = before.version, tx.hash, tx.recorded_at
+        add_row, seen = tx.rows.append, tx.seen
         for event in events:
-            tx.position += 1
             version += 1
             digest = row_hash(
-                tx.hash, tx.position, execution_id, version, event.event_id, event.type,
+                digest, position, execution_id, version, event.event_id, event.type,
                 event.raw, event.occurred_at, recorded_at,
             )  # fmt: skip
-            tx.hash = digest
-            tx.rows.append(
-                (tx.position, execution_id, version, event.event_id, event.type, event.raw,
+            add_row(
+                (position, execution_id, version, event.event_id, event.type, event.raw,
                  event.occurred_at, recorded_at, digest)
             )  # fmt: skip
-            tx.owners.append(owner)
             if event.supplied:
-                tx.seen[event.event_id] = (
-                    tx.position,
-                    execution_id,
-                    version,
-                    event.type,
-                    event.raw,
-                )
-            positions.append(tx.position)
-        return tuple(positions)
+                seen[event.event_id] = (position, execution_id, version, event.type, event.raw)
+            position += 1
+        tx.owners.extend([(before.workflow_id, before.team_id)] * len(events))
+        tx.position, tx.hash = position - 1, digest
+        return tuple(range(first, position))
 
     def _explain(self, request: Request, exc: Exception) -> Outcome:
         """Turn a failed lone commit into the caller's answer."""
