@@ -32,6 +32,7 @@ from .events import (
     NewEvent,
     RecordedEvent,
     data_encoder,
+    decode_data,
     new_event_id,
     now_us,
 )
@@ -121,7 +122,7 @@ class EventStore:
         (``created=False``) and nothing is written: a retried create is safe.
         """
         queued = msgspec.structs.replace(queued, uuid=str(uuid.uuid4()))
-        event = _prepare_data(queued, None, occurred_at if occurred_at is not None else now_us())
+        event = _prepare_data(queued, None, now_us() if occurred_at is None else occurred_at, 0)
         future: asyncio.Future[CreatedExecution] = asyncio.get_running_loop().create_future()
         self._live_writer().submit(CreateRequest(event, future))
         return await future
@@ -140,9 +141,10 @@ class EventStore:
             raise InvalidEvent("events", "an append needs at least one event")
         now = now_us()
         prepared = [
-            _prepare(e, i, now) if isinstance(e, NewEvent) else _prepare_data(e, None, now)
+            _prepare(e, i, now) if isinstance(e, NewEvent) else _prepare_data(e, None, now, i)
             for i, e in enumerate(events)
         ]
+        _refuse_repeated_ids(prepared)
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         self._live_writer().submit(AppendRequest(execution_id, prepared, expected_version, future))
         return await future
@@ -207,15 +209,28 @@ def _prepare(event: NewEvent, index: int, now: int) -> Prepared:
             f"events[{index}].event_id", f"must be 1 to {MAX_EVENT_ID_LENGTH} characters"
         )
     occurred_at = event.occurred_at
-    return _prepare_data(event.data, event_id, now if occurred_at is None else occurred_at)
+    return _prepare_data(event.data, event_id, now if occurred_at is None else occurred_at, index)
 
 
-def _prepare_data(data: EventData, event_id: str | None, occurred_at: int) -> Prepared:
+def _prepare_data(data: EventData, event_id: str | None, occurred_at: int, index: int) -> Prepared:
+    raw = data_encoder.encode(data)
+    try:
+        # Raw fields built in-process are unchecked bytes; a row that does not
+        # decode would make its execution unreadable, so check once, here.
+        decode_data(raw)
+    except msgspec.DecodeError as error:
+        raise InvalidEvent(f"events[{index}].data", str(error)) from None
     if event_id is None:
-        return Prepared(
-            data, WIRE_NAMES[type(data)], data_encoder.encode(data), new_event_id(), False,
-            occurred_at,
-        )  # fmt: skip
-    return Prepared(
-        data, WIRE_NAMES[type(data)], data_encoder.encode(data), event_id, True, occurred_at
-    )
+        return Prepared(data, WIRE_NAMES[type(data)], raw, new_event_id(), False, occurred_at)
+    return Prepared(data, WIRE_NAMES[type(data)], raw, event_id, True, occurred_at)
+
+
+def _refuse_repeated_ids(events: list[Prepared]) -> None:
+    first: dict[str, int] = {}
+    for index, event in enumerate(events):
+        if event.supplied:
+            earlier = first.setdefault(event.event_id, index)
+            if earlier != index:
+                raise InvalidEvent(
+                    f"events[{index}].event_id", f"repeats events[{earlier}].event_id"
+                )
