@@ -113,18 +113,28 @@ class EventStore:
         return self._live_writer().position
 
     async def create_execution(
-        self, queued: ExecutionQueued, *, occurred_at: int | None = None
+        self,
+        queued: ExecutionQueued,
+        events: Sequence[EventData | NewEvent] = (),
+        *,
+        occurred_at: int | None = None,
     ) -> CreatedExecution:
-        """Record a new execution's ``execution.queued`` event.
+        """Record a new execution's ``execution.queued`` event, and atomically
+        any ``events`` that follow it (checked by the same lifecycle rules).
 
         The store assigns the integer id and a random UUID. With an
         ``external_id`` already known, the existing execution comes back
         (``created=False``) and nothing is written: a retried create is safe.
         """
         queued = msgspec.structs.replace(queued, uuid=str(uuid.uuid4()))
-        event = _prepare_data(queued, None, now_us() if occurred_at is None else occurred_at, 0)
+        now = now_us()
+        prepared = [
+            _prepare_data(queued, None, now if occurred_at is None else occurred_at, "queued"),
+            *_prepare_all(events, now),
+        ]
+        _refuse_repeated_ids(prepared)
         future: asyncio.Future[CreatedExecution] = asyncio.get_running_loop().create_future()
-        self._live_writer().submit(CreateRequest(event, future))
+        self._live_writer().submit(CreateRequest(prepared, future))
         return await future
 
     async def append(
@@ -139,11 +149,7 @@ class EventStore:
         with nothing written."""
         if not events:
             raise InvalidEvent("events", "an append needs at least one event")
-        now = now_us()
-        prepared = [
-            _prepare(e, i, now) if isinstance(e, NewEvent) else _prepare_data(e, None, now, i)
-            for i, e in enumerate(events)
-        ]
+        prepared = _prepare_all(events, now_us())
         _refuse_repeated_ids(prepared)
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         self._live_writer().submit(AppendRequest(execution_id, prepared, expected_version, future))
@@ -202,24 +208,31 @@ class EventStore:
         return self._reader
 
 
-def _prepare(event: NewEvent, index: int, now: int) -> Prepared:
-    event_id = event.event_id
-    if event_id is not None and not 0 < len(event_id) <= MAX_EVENT_ID_LENGTH:
-        raise InvalidEvent(
-            f"events[{index}].event_id", f"must be 1 to {MAX_EVENT_ID_LENGTH} characters"
-        )
-    occurred_at = event.occurred_at
-    return _prepare_data(event.data, event_id, now if occurred_at is None else occurred_at, index)
+def _prepare_all(events: Sequence[EventData | NewEvent], now: int) -> list[Prepared]:
+    prepared = []
+    for index, event in enumerate(events):
+        field = f"events[{index}]"
+        if not isinstance(event, NewEvent):
+            prepared.append(_prepare_data(event, None, now, field))
+            continue
+        event_id, occurred_at = event.event_id, event.occurred_at
+        if event_id is not None and not 0 < len(event_id) <= MAX_EVENT_ID_LENGTH:
+            raise InvalidEvent(
+                f"{field}.event_id", f"must be 1 to {MAX_EVENT_ID_LENGTH} characters"
+            )
+        when = now if occurred_at is None else occurred_at
+        prepared.append(_prepare_data(event.data, event_id, when, field))
+    return prepared
 
 
-def _prepare_data(data: EventData, event_id: str | None, occurred_at: int, index: int) -> Prepared:
+def _prepare_data(data: EventData, event_id: str | None, occurred_at: int, field: str) -> Prepared:
     raw = data_encoder.encode(data)
     try:
         # Raw fields built in-process are unchecked bytes; a row that does not
         # decode would make its execution unreadable, so check once, here.
         decode_data(raw)
     except msgspec.DecodeError as error:
-        raise InvalidEvent(f"events[{index}].data", str(error)) from None
+        raise InvalidEvent(f"{field}.data", str(error)) from None
     if event_id is None:
         return Prepared(data, WIRE_NAMES[type(data)], raw, new_event_id(), False, occurred_at)
     return Prepared(data, WIRE_NAMES[type(data)], raw, event_id, True, occurred_at)

@@ -52,6 +52,7 @@ class CreatedExecution(msgspec.Struct, frozen=True):
     uuid: str
     position: int  # of its execution.queued event
     created: bool  # False: the external_id was known; this is the existing execution
+    version: int = 1  # the execution's version after the call
 
 
 @dataclass(slots=True)
@@ -76,7 +77,7 @@ class AppendRequest:
 
 @dataclass(slots=True)
 class CreateRequest:
-    event: Prepared  # its data is an ExecutionQueued with the uuid filled in
+    events: list[Prepared]  # first an ExecutionQueued with the uuid filled in
     future: asyncio.Future[Any]
 
 
@@ -185,7 +186,7 @@ class Writer:
         while pending and len(batch) < MAX_BATCH and events < MAX_BATCH_EVENTS:
             request = pending.popleft()
             batch.append(request)
-            events += len(request.events) if isinstance(request, AppendRequest) else 1
+            events += len(request.events)
         return batch
 
     async def _process(self, batch: list[Request]) -> None:
@@ -296,32 +297,38 @@ class Writer:
         return AppendResult(request.execution_id, new.version, positions)
 
     def _prepare_create(self, request: CreateRequest, tx: _Tx) -> Outcome:
-        queued = request.event.data
+        first, *rest = request.events
+        queued = first.data
         assert isinstance(queued, ExecutionQueued)
         if queued.external_id is not None:
             known = tx.created.get(queued.external_id) or self._find_external(queued.external_id)
             if known is not None:
-                return known
+                state = self._state(known.execution_id, tx)
+                return msgspec.structs.replace(known, version=state.version if state else 1)
         if queued.retry_of is not None and self._state(queued.retry_of, tx) is None:
             return RuleViolation(
                 "execution.retry_of_unknown", f"execution {queued.retry_of} does not exist"
             )
-        execution_id = tx.next_id
-        tx.next_id += 1
         empty = lifecycle.Lifecycle(workflow_id=queued.workflow_id, team_id=queued.team_id)
         new = empty.copy()
         lifecycle.apply(new, queued)
-        (position,) = self._add_rows(tx, execution_id, empty, [request.event])
+        try:
+            for index, event in enumerate(rest):
+                lifecycle.apply(new, event.data, index)
+        except RuleViolation as err:
+            return err
+        execution_id = tx.next_id
+        tx.next_id += 1
+        position = self._add_rows(tx, execution_id, empty, request.events)[0]
         tx.execution_rows.append(
             (execution_id, queued.uuid, queued.external_id, queued.workflow_id, queued.team_id,
              position)
         )  # fmt: skip
         tx.states[execution_id] = new
+        created = CreatedExecution(execution_id, queued.uuid, position, True, new.version)
         if queued.external_id is not None:
-            tx.created[queued.external_id] = CreatedExecution(
-                execution_id, queued.uuid, position, created=False
-            )
-        return CreatedExecution(execution_id, queued.uuid, position, created=True)
+            tx.created[queued.external_id] = msgspec.structs.replace(created, created=False)
+        return created
 
     def _add_rows(
         self, tx: _Tx, execution_id: int, before: lifecycle.Lifecycle, events: list[Prepared]
@@ -349,8 +356,19 @@ class Writer:
 
     def _explain(self, request: Request, exc: Exception) -> Outcome:
         """Turn a failed lone commit into the caller's answer."""
-        if isinstance(exc, sqlite3.IntegrityError) and isinstance(request, AppendRequest):
+        if not isinstance(exc, sqlite3.IntegrityError):
+            return exc
+        if isinstance(request, AppendRequest):
             return self._duplicates(request, {}) or exc
+        # A new execution's events cannot be re-sends; a recorded id is a conflict.
+        for event in request.events:
+            if (
+                event.supplied
+                and self._conn.execute(
+                    "SELECT 1 FROM events WHERE event_id = ?", (event.event_id,)
+                ).fetchone()
+            ):
+                return IdempotencyConflict(event.event_id, "is recorded for another execution")
         return exc
 
     def _duplicates(

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from eventstore import (
     AppendResult,
+    CreatedExecution,
     ErrorInfo,
     EventData,
     EventStore,
@@ -168,8 +169,13 @@ def draw_op(rng: random.Random, model: dict[int, ModelExecution]) -> Op:
     ids = sorted(model)
     execution_id = rng.choice(ids) if ids and rng.random() > 0.05 else 10_000
     scratch = model.get(execution_id, ModelExecution()).accepts([]) or ModelExecution()
+    events = draw_events(rng, scratch, rng.choice([1, 1, 2, 3]))
+    return Op(execution_id, events, rng.choice(["none", "right", "right", "stale"]))
+
+
+def draw_events(rng: random.Random, scratch: ModelExecution, count: int) -> list[EventData]:
     events: list[EventData] = []
-    for _ in range(rng.choice([1, 1, 2, 3])):
+    for _ in range(count):
         roll, moves, misses = rng.random(), legal(scratch), near_misses(scratch)
         if roll < 0.8 and moves:
             event = rng.choices([m for m, _ in moves], [w for _, w in moves])[0]
@@ -177,7 +183,7 @@ def draw_op(rng: random.Random, model: dict[int, ModelExecution]) -> Op:
             event = rng.choice(misses if roll < 0.95 and misses else ANY_EVENT)
         scratch.step(event)
         events.append(event)
-    return Op(execution_id, events, rng.choice(["none", "right", "right", "stale"]))
+    return events
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -194,12 +200,7 @@ async def run_history(path: Path, rng: random.Random) -> None:
         for group in range(rng.randint(1, 15)):
             # Few executions, many appends each: histories grow deep.
             creates = rng.randint(1, 3) if group == 0 else rng.choice([0, 0, 0, 1])
-            for created in await asyncio.gather(
-                *[store.create_execution(ExecutionQueued(workflow_id="wf")) for _ in range(creates)]
-            ):
-                assert created.execution_id == len(model) + 1
-                model[created.execution_id] = ModelExecution()
-                expected_log.append((created.execution_id, 1, "execution.queued"))
+            await run_creates(store, model, expected_log, rng, creates)
             await run_group(store, model, expected_log, rng)
         log = await store.read_all(0, limit=100_000)
     assert [(e.execution_id, e.version, e.type) for e in log] == expected_log
@@ -207,6 +208,32 @@ async def run_history(path: Path, rng: random.Random) -> None:
     for execution_id, execution in model.items():
         versions = [e.version for e in log if e.execution_id == execution_id]
         assert versions == list(range(1, len(execution.events) + 1))
+
+
+async def run_creates(
+    store: EventStore,
+    model: dict[int, ModelExecution],
+    expected_log: list[tuple[int, int, str]],
+    rng: random.Random,
+    count: int,
+) -> None:
+    """Concurrent creates, some with initial events the rules may refuse."""
+    initial = [draw_events(rng, ModelExecution(), rng.choice([0, 0, 1, 3])) for _ in range(count)]
+    outcomes = await asyncio.gather(
+        *[store.create_execution(ExecutionQueued(workflow_id="wf"), e) for e in initial],
+        return_exceptions=True,
+    )
+    for events, outcome in zip(initial, outcomes, strict=True):
+        after = ModelExecution().accepts(events)
+        if after is None:
+            assert isinstance(outcome, RuleViolation), (events, outcome)
+            continue
+        assert isinstance(outcome, CreatedExecution), (events, outcome)
+        assert outcome.execution_id == len(model) + 1
+        model[outcome.execution_id] = after
+        expected_log.extend(
+            (outcome.execution_id, version, name) for version, name in enumerate(after.events, 1)
+        )
 
 
 async def run_group(

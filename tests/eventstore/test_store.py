@@ -263,3 +263,55 @@ async def test_one_bad_append_fails_alone_in_a_batch(store: EventStore) -> None:
         written = index not in (3, 5)
         assert ("node.started" in types) is written
     assert store.head == 16 + 1 + 6
+
+
+# --- create with initial events ----------------------------------------------
+
+
+async def test_create_with_events_is_one_atomic_write(store: EventStore) -> None:
+    created = await store.create_execution(
+        ExecutionQueued(workflow_id="wf"),
+        [ExecutionStarted(), NodeStarted(node_id="n"), NodeCompleted(node_id="n", tokens=3)],
+    )
+    assert (created.created, created.version, created.position) == (True, 4, 1)
+    events = await store.read_execution(created.execution_id)
+    assert [e.type for e in events] == [
+        "execution.queued",
+        "execution.started",
+        "node.started",
+        "node.completed",
+    ]
+    assert len({e.recorded_at for e in events}) == 1  # one transaction
+
+
+async def test_create_with_events_breaking_a_rule_writes_nothing(store: EventStore) -> None:
+    with pytest.raises(RuleViolation) as refused:
+        await store.create_execution(
+            ExecutionQueued(workflow_id="wf"), [ExecutionStarted(), ExecutionStarted()]
+        )
+    assert (refused.value.rule, refused.value.index) == ("execution.start_requires_queued", 1)
+    assert store.head == 0
+    # The refused create consumed no id.
+    assert (await store.create_execution(ExecutionQueued(workflow_id="wf"))).execution_id == 1
+
+
+async def test_retried_create_with_events_returns_the_execution_as_it_is(
+    store: EventStore,
+) -> None:
+    queued_event = ExecutionQueued(workflow_id="wf", external_id="run-7")
+    first = await store.create_execution(queued_event, [ExecutionStarted()])
+    again = await store.create_execution(queued_event, [ExecutionStarted()])
+    assert (again.execution_id, again.created, again.version) == (first.execution_id, False, 2)
+    assert store.head == 2
+
+
+async def test_create_with_a_recorded_event_id_conflicts(store: EventStore) -> None:
+    execution_id = await running(store)
+    await store.append(execution_id, [NewEvent(data=NodeStarted(node_id="n"), event_id="e-1")])
+    head = store.head
+    with pytest.raises(IdempotencyConflict):
+        await store.create_execution(
+            ExecutionQueued(workflow_id="wf"),
+            [ExecutionStarted(), NewEvent(data=NodeStarted(node_id="n"), event_id="e-1")],
+        )
+    assert store.head == head
