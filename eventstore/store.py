@@ -82,11 +82,18 @@ class EventStore:
             conn, self._hook, self._hub.publish, self._hub.listening, self._state_cache
         )
         self._writer.start()
-        self._reader = await aiosqlite.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            self._reader = await aiosqlite.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True
+            )
+        except BaseException:
+            await self.close()
+            raise
 
     def _open_writer_connection(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # The writer thread alone uses it after this; autocommit, explicit BEGINs.
+        # After this only the writer uses it: its task, and its commit thread for
+        # COMMIT, never both at once. Autocommit mode: the writer issues BEGIN.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             schema.configure(conn, self.durability)
@@ -128,11 +135,10 @@ class EventStore:
         """
         queued = msgspec.structs.replace(queued, uuid=str(uuid.uuid4()))
         now = now_us()
-        prepared = [
-            _prepare_data(queued, None, now if occurred_at is None else occurred_at, "queued"),
-            *_prepare_all(events, now),
-        ]
-        _refuse_repeated_ids(prepared)
+        rest = _prepare_all(events, now)
+        _refuse_repeated_ids(rest)
+        first = _prepare_data(queued, None, now if occurred_at is None else occurred_at, "queued")
+        prepared = [first, *rest]
         future: asyncio.Future[CreatedExecution] = asyncio.get_running_loop().create_future()
         self._live_writer().submit(CreateRequest(prepared, future))
         return await future

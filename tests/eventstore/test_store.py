@@ -315,3 +315,13 @@ async def test_create_with_a_recorded_event_id_conflicts(store: EventStore) -> N
             [ExecutionStarted(), NewEvent(data=NodeStarted(node_id="n"), event_id="e-1")],
         )
     assert store.head == head
+
+
+async def test_create_names_a_repeated_event_id_by_its_index_in_events(
+    store: EventStore,
+) -> None:
+    twice = [NewEvent(data=ExecutionCancelRequested(), event_id="dup") for _ in "ab"]
+    with pytest.raises(InvalidEvent) as refused:
+        await store.create_execution(ExecutionQueued(workflow_id="wf"), twice)
+    assert refused.value.field == "events[1].event_id"
+    assert store.head == 0
