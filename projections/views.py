@@ -1,0 +1,123 @@
+"""The views' shapes: the detail of an execution, its nodes and their attempts.
+
+Frozen Structs, so a folded view can be shared, cached and encoded as is.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import msgspec
+
+ExecutionStatus = Literal[
+    "queued", "running", "waiting", "completed", "failed", "cancelled", "crashed"
+]
+NodeStatus = Literal["running", "completed", "failed"]
+
+# The currency of a usage total whose parts were priced in different
+# currencies: such costs cannot be added, so the total's cost is None.
+MIXED_CURRENCY: Final = "mixed"
+
+
+class FoldError(ValueError):
+    """The events are not one execution's history in version order."""
+
+
+class UsageDetail(msgspec.Struct, frozen=True, kw_only=True):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost: float | None = None
+    currency: str | None = None
+
+
+class NodeError(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    message: str = ""
+
+
+class ExecutionError(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    message: str = ""
+    node_id: str | None = None
+
+
+class AttemptDetail(msgspec.Struct, frozen=True, kw_only=True):
+    attempt: int
+    status: NodeStatus = "running"
+    started_at: int
+    finished_at: int | None = None
+    duration_ms: int | None = None
+    input: msgspec.Raw
+    output: msgspec.Raw | None = None
+    tokens: int = 0
+    usage: UsageDetail | None = None
+    error: NodeError | None = None
+    will_retry: bool = False
+    # Versions of the events that began and ended the attempt: they link an
+    # attempt to the history and to replay, and order failures across nodes.
+    started_version: int
+    finished_version: int | None = None
+
+
+class NodeTotals(msgspec.Struct, frozen=True, kw_only=True):
+    tokens: int = 0
+    duration_ms: int | None = None  # over finished attempts; None until one finished
+    usage: UsageDetail | None = None
+
+
+class NodeDetail(msgspec.Struct, frozen=True, kw_only=True):
+    node_id: str
+    node_name: str | None = None
+    node_type: str | None = None
+    status: NodeStatus = "running"  # the latest attempt's
+    attempts: list[AttemptDetail] = []
+    totals: NodeTotals = NodeTotals()
+
+
+class ExecutionDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """One execution as its events tell it.
+
+    ``duration_ms`` is set once the execution finished, if it ever started;
+    ``error`` only when it failed. ``node_counts`` leaves zero counts out;
+    ``nodes`` come in the order they first started. ``version``, ``position``
+    and ``last_recorded_at`` are the last folded event's.
+    """
+
+    id: int
+    uuid: str
+    workflow_id: str
+    workflow_name: str | None = None
+    workflow_version: int | None = None
+    status: ExecutionStatus = "queued"
+    trigger: str
+    display_name: str | None = None
+    test_mode: bool = False
+    team_id: str | None = None
+    external_id: str | None = None
+    metadata: dict[str, str] = {}
+    retry_of: int | None = None
+    # Which later execution retried this one successfully is not in this
+    # execution's events; the summary table, which sees all executions, fills it.
+    retry_success_id: int | None = None
+    worker: str | None = None
+    created_at: int
+    started_at: int | None = None
+    finished_at: int | None = None
+    duration_ms: int | None = None
+    input: msgspec.Raw
+    output: msgspec.Raw | None = None
+    tokens: int = 0
+    usage: UsageDetail | None = None
+    node_counts: dict[str, int] = {}
+    steps: int = 0
+    nodes: list[NodeDetail] = []
+    error: ExecutionError | None = None
+    wait_reason: str | None = None
+    wait_till: int | None = None
+    cancel_requested: bool = False
+    cancel_by: str | None = None
+    cancel_reason: str | None = None
+    crash_reason: str | None = None
+    version: int
+    position: int
+    last_recorded_at: int
