@@ -3,6 +3,7 @@ proceed while the writer commits)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -51,6 +52,29 @@ async def execution_events(
         sql += " AND e.version <= ?"
         params.append(to_version)
     return await _fetch(conn, sql + " ORDER BY e.version", params)
+
+
+def execution_events_sync(
+    conn: sqlite3.Connection, execution_id: int, below_version: int
+) -> list[RecordedEvent]:
+    """One execution's events before ``below_version``, on a plain connection.
+
+    For commit hooks, which run inside the writer's transaction: on the
+    writer's connection this sees the batch being written too.
+    """
+    rows = conn.execute(
+        _COLUMNS + " WHERE e.execution_id = ? AND e.version < ? ORDER BY e.version",
+        (execution_id, below_version),
+    ).fetchall()
+    return [_to_event(row) for row in rows]
+
+
+def events_after_sync(conn: sqlite3.Connection, position: int, limit: int) -> list[RecordedEvent]:
+    """The log after ``position``, on a plain connection (rebuilds read it in batches)."""
+    rows = conn.execute(
+        _COLUMNS + " WHERE e.position > ? ORDER BY e.position LIMIT ?", (position, limit)
+    ).fetchall()
+    return [_to_event(row) for row in rows]
 
 
 async def execution_exists(conn: aiosqlite.Connection, execution_id: int) -> bool:

@@ -1,0 +1,178 @@
+"""The summary table: one row per execution, kept in step with the log.
+
+``SummaryHook`` is the log's commit hook: the writer calls it inside each
+write transaction, so a row is exactly as durable as the events it reflects.
+A row is a function of the execution's folded detail (``summary_row``), plus
+``retry_success_id``, which only another execution's events can set: when an
+execution with ``retry_of = X`` completes, X's row points at it (the first
+such success in log order wins, so a rebuild gives the same answer).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+from eventstore import RecordedEvent
+from eventstore.reads import execution_events_sync
+
+from .detail import fold, fold_step
+from .views import ExecutionDetail
+
+TABLE: Final = "execution_summary"
+
+# (name, SQL type) in row order; ``summary_row`` yields values in this order.
+COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("id", "INTEGER PRIMARY KEY"),
+    ("uuid", "TEXT NOT NULL"),
+    ("external_id", "TEXT"),
+    ("workflow_id", "TEXT NOT NULL"),
+    ("workflow_name", "TEXT"),
+    ("workflow_version", "INTEGER"),
+    ("status", "TEXT NOT NULL"),
+    ("trigger", "TEXT NOT NULL"),
+    ("display_name", "TEXT"),
+    ("test_mode", "INTEGER NOT NULL"),
+    ("team_id", "TEXT"),
+    ("created_at", "INTEGER NOT NULL"),
+    ("started_at", "INTEGER"),
+    ("finished_at", "INTEGER"),
+    ("duration_ms", "INTEGER"),
+    ("tokens", "INTEGER NOT NULL"),
+    ("nodes_total", "INTEGER NOT NULL"),
+    ("nodes_running", "INTEGER NOT NULL"),
+    ("nodes_completed", "INTEGER NOT NULL"),
+    ("nodes_failed", "INTEGER NOT NULL"),
+    ("steps", "INTEGER NOT NULL"),
+    ("error_code", "TEXT"),
+    ("error_message", "TEXT"),
+    ("error_node_id", "TEXT"),
+    ("retry_of", "INTEGER"),
+    ("wait_till", "INTEGER"),
+    ("cancel_requested", "INTEGER NOT NULL"),
+    ("version", "INTEGER NOT NULL"),
+    ("position", "INTEGER NOT NULL"),
+    ("updated_at", "INTEGER NOT NULL"),
+)
+# Set only by other executions' events, so the upsert leaves it alone.
+RETRY_SUCCESS: Final = ("retry_success_id", "INTEGER")
+
+# Each migration takes the view tables from version i to i + 1.
+MIGRATIONS: Final[tuple[str, ...]] = (
+    f"""
+    CREATE TABLE {TABLE}(
+        {", ".join(f"{name} {kind}" for name, kind in (*COLUMNS, RETRY_SUCCESS))}
+    ) STRICT;
+    CREATE INDEX {TABLE}_created ON {TABLE}(created_at, id);
+    CREATE INDEX {TABLE}_status ON {TABLE}(status, created_at, id);
+    CREATE INDEX {TABLE}_workflow ON {TABLE}(workflow_id, created_at, id);
+    CREATE INDEX {TABLE}_workflow_status ON {TABLE}(workflow_id, status, created_at, id);
+    CREATE INDEX {TABLE}_team ON {TABLE}(team_id, created_at, id);
+    """,
+)
+VERSION_TABLE: Final = "projection_versions"
+NAME: Final = "summary"
+
+_NAMES: Final = [name for name, _ in COLUMNS]
+_UPSERT: Final = (
+    f"INSERT INTO {TABLE}({', '.join(_NAMES)}) VALUES ({', '.join('?' * len(_NAMES))})"
+    f" ON CONFLICT(id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _NAMES[1:])
+)
+_LINK_RETRY: Final = (
+    f"UPDATE {TABLE} SET retry_success_id = ? WHERE id = ? AND retry_success_id IS NULL"
+)
+
+
+def summary_row(detail: ExecutionDetail) -> tuple[Any, ...]:
+    """The row for ``detail``, in ``COLUMNS`` order (without retry_success_id)."""
+    counts, error = detail.node_counts, detail.error
+    return (
+        detail.id, detail.uuid, detail.external_id, detail.workflow_id, detail.workflow_name,
+        detail.workflow_version, detail.status, detail.trigger, detail.display_name,
+        int(detail.test_mode), detail.team_id, detail.created_at, detail.started_at,
+        detail.finished_at, detail.duration_ms, detail.tokens, len(detail.nodes),
+        counts.get("running", 0), counts.get("completed", 0), counts.get("failed", 0),
+        detail.steps, error.code if error else None, error.message if error else None,
+        error.node_id if error else None, detail.retry_of, detail.wait_till,
+        int(detail.cancel_requested), detail.version, detail.position, detail.last_recorded_at,
+    )  # fmt: skip
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Create or bring the view tables up to date (inside its own transaction)."""
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE}(name TEXT PRIMARY KEY, version INTEGER"
+        " NOT NULL) STRICT"
+    )
+    row = conn.execute(f"SELECT version FROM {VERSION_TABLE} WHERE name = ?", (NAME,)).fetchone()
+    found = 0 if row is None else int(row[0])
+    if found > len(MIGRATIONS):
+        raise RuntimeError(f"the summary table has version {found}, newer than this release's")
+    for version in range(found, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                f"INSERT OR REPLACE INTO {VERSION_TABLE}(name, version) VALUES (?, ?)",
+                (NAME, version + 1),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def drop(conn: sqlite3.Connection) -> None:
+    """Remove the view tables (a rebuild starts from nothing)."""
+    conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    conn.execute(f"DELETE FROM {VERSION_TABLE} WHERE name = ?", (NAME,))
+
+
+class SummaryHook:
+    """Keeps ``execution_summary`` in step with the log, inside each write.
+
+    It caches the folded detail of recent executions. A cached detail is used
+    only when it is exactly one version behind the incoming event; otherwise
+    (evicted, or ahead because its transaction rolled back) the execution is
+    folded again from the file, so a rollback can never leave the view ahead.
+    """
+
+    def __init__(self, cache_size: int = 20_000) -> None:
+        self._cache_size = cache_size
+        self._details: dict[int, ExecutionDetail] = {}
+
+    def setup(self, conn: sqlite3.Connection) -> None:
+        migrate(conn)
+
+    def on_commit(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+        touched: dict[int, ExecutionDetail] = {}
+        links: list[tuple[int, int]] = []  # (successful retry, the execution it retried)
+        for event in events:
+            before = touched.get(event.execution_id) or self._before(conn, event)
+            detail = fold_step(before, event)
+            touched[event.execution_id] = detail
+            if detail.retry_of is not None and event.type == "execution.completed":
+                links.append((detail.id, detail.retry_of))
+        conn.executemany(_UPSERT, [summary_row(d) for d in touched.values()])
+        if links:
+            conn.executemany(_LINK_RETRY, links)
+        self._remember(touched.values())
+
+    def _before(self, conn: sqlite3.Connection, event: RecordedEvent) -> ExecutionDetail | None:
+        if event.version == 1:
+            return None
+        cached = self._details.get(event.execution_id)
+        if cached is not None and cached.version == event.version - 1:
+            return cached
+        return fold(execution_events_sync(conn, event.execution_id, event.version))
+
+    def _remember(self, details: Iterable[ExecutionDetail]) -> None:
+        self._details.update((d.id, d) for d in details)
+        if len(self._details) > self._cache_size:
+            # Drop the older half at once: amortised O(1); a miss costs one re-fold.
+            keep = list(self._details.items())[len(self._details) // 2 :]
+            self._details = dict(keep)
