@@ -105,3 +105,9 @@ async def events_after(
             sql += f" AND {column} IN ({','.join('?' * len(values))})"
             params.extend(values)
     return await _fetch(conn, sql + " ORDER BY e.position LIMIT ?", [*params, limit])
+
+
+def head_sync(conn: sqlite3.Connection) -> int:
+    """Position of the last event (0 for an empty log), on a plain connection."""
+    (head,) = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+    return int(head)

@@ -1,11 +1,23 @@
 """Views folded from the log: summary table, detail fold, replay, rebuild.
 
 ``views`` holds the shapes, ``detail`` the pure fold of one execution,
-``replay`` the fold as of a version or a time. It imports ``eventstore``
-and nothing of HTTP.
+``replay`` the fold as of a version or a time, ``queries`` the filtered list
+over the summary table, ``reader`` all of them over an open store. It imports
+``eventstore`` and nothing of HTTP.
 """
 
 from .detail import elapsed_ms, fold, fold_step
+from .queries import (
+    InvalidQuery,
+    ListFilter,
+    Page,
+    SummaryRow,
+    count_executions,
+    count_query,
+    list_executions,
+    list_query,
+)
+from .reader import ViewReader
 from .replay import replay_as_of_time, replay_as_of_version
 from .usage import merge_usage
 from .views import (
@@ -29,14 +41,23 @@ __all__ = [
     "ExecutionError",
     "ExecutionStatus",
     "FoldError",
+    "InvalidQuery",
+    "ListFilter",
     "NodeDetail",
     "NodeError",
     "NodeStatus",
     "NodeTotals",
+    "Page",
+    "SummaryRow",
     "UsageDetail",
+    "ViewReader",
+    "count_executions",
+    "count_query",
     "elapsed_ms",
     "fold",
     "fold_step",
+    "list_executions",
+    "list_query",
     "merge_usage",
     "replay_as_of_time",
     "replay_as_of_version",

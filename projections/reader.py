@@ -1,0 +1,136 @@
+"""``ViewReader``: the views of one open ``EventStore``, for the server and
+embedded callers: the list and count (``queries``), the detail fold and replays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Final
+
+import aiosqlite
+from msgspec.structs import replace
+
+from eventstore import EventStore, ExecutionNotFound, RecordedEvent
+
+from .detail import fold
+from .queries import (
+    DEFAULT_LIMIT,
+    INT64,
+    NO_FILTER,
+    InvalidQuery,
+    ListFilter,
+    Page,
+    count_executions,
+    list_executions,
+)
+from .replay import replay_as_of_time, replay_as_of_version
+from .summary import TABLE
+from .views import ExecutionDetail
+
+
+class ViewReader:
+    """The list, the count, the detail and replays of one open ``EventStore``.
+
+        async with ViewReader(store) as views:
+            page = await views.list(ListFilter(statuses=frozenset({"failed"})))
+
+    The list and count run on a read-only connection of the reader's own, so
+    they never queue behind the store's reads; details fold the store's events.
+    """
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._conn: aiosqlite.Connection | None = None
+
+    async def __aenter__(self) -> ViewReader:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        uri = f"{self._store.path.resolve().as_uri()}?mode=ro"
+        self._conn = await aiosqlite.connect(uri, uri=True)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    async def count(self, filter: ListFilter = NO_FILTER) -> int:
+        return await count_executions(self._live(), filter)
+
+    async def detail(self, execution_id: int) -> ExecutionDetail:
+        """The fold of all the execution's events. Raises ``ExecutionNotFound``."""
+        detail = fold(await self._events(execution_id, None))
+        if detail is None:
+            raise ExecutionNotFound(execution_id)
+        link = await self._retry_link(execution_id)
+        return detail if link is None else replace(detail, retry_success_id=link[0])
+
+    async def replay(
+        self,
+        execution_id: int,
+        *,
+        as_of_version: int | None = None,
+        as_of_time: int | None = None,
+    ) -> ExecutionDetail | None:
+        """The execution as of its event ``as_of_version``, or as the store knew
+        it at ``as_of_time`` (its ``recorded_at`` clock, microseconds); None
+        before it existed. Exactly one of the two, else ``InvalidQuery``.
+
+        ``retry_success_id`` is set only if the successful retry's completion
+        was in the log by then: before that event's position (as of a version)
+        or recorded by that time.
+        """
+        if as_of_version is not None and as_of_time is None:
+            events = await self._events(execution_id, max(0, min(as_of_version, INT64[1])))
+            detail = replay_as_of_version(events, as_of_version)
+        elif as_of_time is not None and as_of_version is None:
+            detail = replay_as_of_time(await self._events(execution_id, None), as_of_time)
+        else:
+            raise InvalidQuery("as_of", "exactly_one", "give as_of_version or as_of_time")
+        link = None if detail is None else await self._retry_link(execution_id)
+        if detail is None or link is None:
+            return detail
+        success_id, position, recorded_at = link
+        # Visible once the retry's completion was in the log by then.
+        visible = position <= detail.position if as_of_time is None else recorded_at <= as_of_time
+        return replace(detail, retry_success_id=success_id) if visible else detail
+
+    async def list(
+        self, filter: ListFilter = NO_FILTER, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    ) -> Page:
+        return await list_executions(self._live(), filter, limit=limit, cursor=cursor)
+
+    async def _events(self, execution_id: int, to_version: int | None) -> Sequence[RecordedEvent]:
+        if not 0 < execution_id <= INT64[1]:
+            raise ExecutionNotFound(execution_id)
+        return await self._store.read_execution(execution_id, 1, to_version)
+
+    async def _retry_link(self, execution_id: int) -> tuple[int, int, int] | None:
+        """The successful retry's id, and the position and recorded time of its
+        completion (a completed execution's last event)."""
+        async with self._live().execute(_RETRY_LINK, (execution_id,)) as result:
+            row = await result.fetchone()
+        if row is None or row[0] is None:
+            return None
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def _live(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise RuntimeError("the ViewReader is not open")
+        return self._conn
+
+
+_RETRY_LINK: Final = (
+    f"SELECT s.retry_success_id, w.position, w.updated_at FROM {TABLE} s"
+    f" JOIN {TABLE} w ON w.id = s.retry_success_id WHERE s.id = ?"
+)
