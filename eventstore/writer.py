@@ -242,7 +242,11 @@ class Writer:
     def _adopt(self, tx: _Tx) -> None:
         self._position, self._hash = tx.position, tx.hash
         self._next_id, self._recorded_at = tx.next_id, tx.recorded_at
-        self._states.update(tx.states)
+        states = self._states
+        for execution_id, state in tx.states.items():
+            # Re-inserted, so eviction (oldest first) spares what is still busy.
+            states.pop(execution_id, None)
+            states[execution_id] = state
         if len(self._states) > self._cache_size:
             # Drop the older half at once: amortised O(1), and a miss only costs a reload.
             keep = list(self._states.items())[len(self._states) // 2 :]

@@ -29,10 +29,10 @@ from typing import Final, TextIO
 import msgspec
 
 from eventstore import schema
-from eventstore.reads import events_after_sync, head_sync
+from eventstore.reads import head_sync
 
 from . import summary
-from .summary import SummaryHook
+from .summary import SummaryHook, replay_batch
 
 # Redraws of the progress bar: often enough to look live, rarely enough to cost nothing.
 _REDRAW_SECONDS: Final = 0.1
@@ -75,7 +75,7 @@ def _replay(conn: sqlite3.Connection, batch_size: int, bar: _Progress | None) ->
     hook = SummaryHook(cache_size=batch_size)
     position = events = executions = 0
     try:
-        while (step := _replay_batch(conn, hook, position, batch_size)) is not None:
+        while (step := replay_batch(conn, hook, position, batch_size)) is not None:
             position, count, new = step
             events += count
             executions += new
@@ -85,30 +85,6 @@ def _replay(conn: sqlite3.Connection, batch_size: int, bar: _Progress | None) ->
         if bar is not None:
             bar.close(events)
     return events, executions
-
-
-def _replay_batch(
-    conn: sqlite3.Connection, hook: SummaryHook, position: int, batch_size: int
-) -> tuple[int, int, int] | None:
-    """Replay the events after ``position``, at most ``batch_size``, in one
-    transaction: their last position, how many, how many executions they
-    created. None at the end of the log.
-
-    The batch is let go on return, before the next one is read.
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        batch = events_after_sync(conn, position, batch_size)
-        if batch:
-            hook.on_commit(conn, batch)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    if not batch:
-        return None
-    return batch[-1].position, len(batch), sum(1 for event in batch if event.version == 1)
 
 
 def _reset(conn: sqlite3.Connection) -> None:

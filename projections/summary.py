@@ -15,12 +15,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from eventstore import RecordedEvent
-from eventstore.reads import execution_events_sync
+from eventstore.reads import events_after_sync, execution_events_sync
 
 from .detail import fold, fold_step
 from .views import ExecutionDetail
 
 TABLE: Final = "execution_summary"
+CATCH_UP_BATCH: Final = 5000
 
 # (name, SQL type) in row order; ``summary_row`` yields values in this order.
 COLUMNS: Final[tuple[tuple[str, str], ...]] = (
@@ -100,8 +101,9 @@ def summary_row(detail: ExecutionDetail) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Create or bring the view tables up to date (inside its own transaction)."""
+def migrate(conn: sqlite3.Connection) -> int:
+    """Create or bring the view tables up to date (inside its own transaction);
+    return the version found (0: the table was just created)."""
     conn.execute(
         f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE}(name TEXT PRIMARY KEY, version INTEGER"
         " NOT NULL) STRICT"
@@ -124,6 +126,31 @@ def migrate(conn: sqlite3.Connection) -> None:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+    return found
+
+
+def replay_batch(
+    conn: sqlite3.Connection, hook: SummaryHook, position: int, batch_size: int
+) -> tuple[int, int, int] | None:
+    """Feed the events after ``position``, at most ``batch_size``, to ``hook`` in
+    one transaction: their last position, how many, how many executions they
+    created. None at the end of the log.
+
+    The batch is let go on return, before the next one is read.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        batch = events_after_sync(conn, position, batch_size)
+        if batch:
+            hook.on_commit(conn, batch)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    if not batch:
+        return None
+    return batch[-1].position, len(batch), sum(1 for event in batch if event.version == 1)
 
 
 def drop(conn: sqlite3.Connection) -> None:
@@ -146,7 +173,12 @@ class SummaryHook:
         self._details: dict[int, ExecutionDetail] = {}
 
     def setup(self, conn: sqlite3.Connection) -> None:
-        migrate(conn)
+        if migrate(conn) == 0:
+            # A log written before the view existed: fill the new table from
+            # it, or earlier executions would never get rows.
+            position = 0
+            while (step := replay_batch(conn, self, position, CATCH_UP_BATCH)) is not None:
+                position = step[0]
 
     def on_commit(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
         touched: dict[int, ExecutionDetail] = {}
@@ -171,7 +203,11 @@ class SummaryHook:
         return fold(execution_events_sync(conn, event.execution_id, event.version))
 
     def _remember(self, details: Iterable[ExecutionDetail]) -> None:
-        self._details.update((d.id, d) for d in details)
+        cache = self._details
+        for detail in details:
+            # Re-inserted, so eviction (oldest first) spares what is still busy.
+            cache.pop(detail.id, None)
+            cache[detail.id] = detail
         if len(self._details) > self._cache_size:
             # Drop the older half at once: amortised O(1); a miss costs one re-fold.
             keep = list(self._details.items())[len(self._details) // 2 :]

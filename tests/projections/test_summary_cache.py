@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,23 @@ async def test_rows_cached_by_a_rolled_back_write_are_not_trusted(tmp_path: Path
     assert rows == expected_rows(log_events(path))
     nodes = ROW_NAMES.index("nodes_total")
     assert [rows[x][nodes], rows[y][nodes], rows[z][nodes]] == [1, 1, 1]
+
+
+async def test_a_log_written_before_the_view_gets_rows_for_every_execution(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.db"
+    async with EventStore(path) as plain:  # no view yet
+        first = await plain.create_execution(
+            ExecutionQueued(workflow_id="wf"), [ExecutionStarted()]
+        )
+        await plain.create_execution(ExecutionQueued(workflow_id="wf", retry_of=first.execution_id))
+    async with EventStore(path, hook=SummaryHook()) as viewed:
+        third = await viewed.create_execution(ExecutionQueued(workflow_id="wf"))
+    with closing(sqlite3.connect(path)) as conn:
+        rows = conn.execute("SELECT id, status, version FROM execution_summary ORDER BY id")
+        assert rows.fetchall() == [
+            (1, "running", 2),
+            (2, "queued", 1),
+            (third.execution_id, "queued", 1),
+        ]
