@@ -18,7 +18,9 @@ from .queries import (
     list_query,
 )
 from .reader import ViewReader
+from .rebuild import RebuildStats, rebuild
 from .replay import replay_as_of_time, replay_as_of_version
+from .summary import SummaryHook
 from .usage import merge_usage
 from .views import (
     MIXED_CURRENCY,
@@ -48,6 +50,8 @@ __all__ = [
     "NodeStatus",
     "NodeTotals",
     "Page",
+    "RebuildStats",
+    "SummaryHook",
     "SummaryRow",
     "UsageDetail",
     "ViewReader",
@@ -59,6 +63,7 @@ __all__ = [
     "list_executions",
     "list_query",
     "merge_usage",
+    "rebuild",
     "replay_as_of_time",
     "replay_as_of_version",
 ]
