@@ -9,6 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 from eventstore import EventStore
+from projections import SummaryHook
 
 STORE: web.AppKey[EventStore] = web.AppKey("store", EventStore)
 
@@ -17,7 +18,7 @@ def create_app(db_path: str | Path) -> web.Application:
     app = web.Application()
 
     async def store_context(app: web.Application) -> AsyncIterator[None]:
-        async with EventStore(db_path) as store:
+        async with EventStore(db_path, hook=SummaryHook()) as store:
             app[STORE] = store
             yield
 
