@@ -2,7 +2,8 @@
 
 ``SummaryHook`` is the log's commit hook: the writer calls it inside each
 write transaction, so a row is exactly as durable as the events it reflects.
-A row is a function of the execution's folded detail (``summary_row``), plus
+A row is a function of the execution's folded detail (``summary_row``; the
+hook computes the same row with the leaner ``summary_fold``), plus
 ``retry_success_id``, which only another execution's events can set: when an
 execution with ``retry_of = X`` completes, X's row points at it (the first
 such success in log order wins, so a rebuild gives the same answer).
@@ -17,7 +18,8 @@ from typing import Any, Final
 from eventstore import RecordedEvent
 from eventstore.reads import events_after_sync, execution_events_sync
 
-from .detail import fold, fold_step
+from . import summary_fold
+from .summary_fold import SummaryFold, fold_summary
 from .views import ExecutionDetail
 
 TABLE: Final = "execution_summary"
@@ -162,15 +164,19 @@ def drop(conn: sqlite3.Connection) -> None:
 class SummaryHook:
     """Keeps ``execution_summary`` in step with the log, inside each write.
 
-    It caches the folded detail of recent executions. A cached detail is used
-    only when it is exactly one version behind the incoming event; otherwise
-    (evicted, or ahead because its transaction rolled back) the execution is
-    folded again from the file, so a rollback can never leave the view ahead.
+    Rows come from ``summary_fold``, which folds only what a row needs, in
+    place; it gives the rows ``summary_row`` gives from the detail fold.
+
+    It caches the folds of recent executions. A cached fold is used only when
+    it is exactly one version behind the incoming event; otherwise (evicted,
+    or ahead because the write that stepped it rolled back: folds are mutated
+    in place, and every step bumps the version) the execution is folded again
+    from the file, so a rollback can never leave the view ahead.
     """
 
     def __init__(self, cache_size: int = 20_000) -> None:
         self._cache_size = cache_size
-        self._details: dict[int, ExecutionDetail] = {}
+        self._folds: dict[int, SummaryFold] = {}
 
     def setup(self, conn: sqlite3.Connection) -> None:
         if migrate(conn) == 0:
@@ -181,34 +187,39 @@ class SummaryHook:
                 position = step[0]
 
     def on_commit(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
-        touched: dict[int, ExecutionDetail] = {}
+        touched: dict[int, SummaryFold] = {}
         links: list[tuple[int, int]] = []  # (successful retry, the execution it retried)
+        apply = summary_fold.apply  # a local: this loop runs once per event written
         for event in events:
-            before = touched.get(event.execution_id) or self._before(conn, event)
-            detail = fold_step(before, event)
-            touched[event.execution_id] = detail
-            if detail.retry_of is not None and event.type == "execution.completed":
-                links.append((detail.id, detail.retry_of))
-        conn.executemany(_UPSERT, [summary_row(d) for d in touched.values()])
+            acc = touched.get(event.execution_id)
+            if acc is None:
+                acc = self._fold_through(conn, event)
+                touched[event.execution_id] = acc
+            else:
+                apply(acc, event)
+            if acc.retry_of is not None and event.type == "execution.completed":
+                links.append((acc.id, acc.retry_of))
+        conn.executemany(_UPSERT, [summary_fold.row(acc) for acc in touched.values()])
         if links:
             conn.executemany(_LINK_RETRY, links)
         self._remember(touched.values())
 
-    def _before(self, conn: sqlite3.Connection, event: RecordedEvent) -> ExecutionDetail | None:
-        if event.version == 1:
-            return None
-        cached = self._details.get(event.execution_id)
-        if cached is not None and cached.version == event.version - 1:
-            return cached
-        return fold(execution_events_sync(conn, event.execution_id, event.version))
+    def _fold_through(self, conn: sqlite3.Connection, event: RecordedEvent) -> SummaryFold:
+        """The fold of the execution up to and including ``event``."""
+        acc = None
+        if event.version > 1:
+            acc = self._folds.get(event.execution_id)
+            if acc is None or acc.version != event.version - 1:
+                acc = fold_summary(execution_events_sync(conn, event.execution_id, event.version))
+        return summary_fold.step(acc, event)
 
-    def _remember(self, details: Iterable[ExecutionDetail]) -> None:
-        cache = self._details
-        for detail in details:
+    def _remember(self, folds: Iterable[SummaryFold]) -> None:
+        cache = self._folds
+        for acc in folds:
             # Re-inserted, so eviction (oldest first) spares what is still busy.
-            cache.pop(detail.id, None)
-            cache[detail.id] = detail
-        if len(self._details) > self._cache_size:
+            cache.pop(acc.id, None)
+            cache[acc.id] = acc
+        if len(self._folds) > self._cache_size:
             # Drop the older half at once: amortised O(1); a miss costs one re-fold.
-            keep = list(self._details.items())[len(self._details) // 2 :]
-            self._details = dict(keep)
+            keep = list(self._folds.items())[len(self._folds) // 2 :]
+            self._folds = dict(keep)

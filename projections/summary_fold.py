@@ -1,0 +1,246 @@
+"""The summary fold: only what a summary row needs, in one mutable object.
+
+``summary.SummaryHook`` runs inside every write and over the whole log on a
+rebuild, so it cannot afford the detail fold (``detail.fold_step``), which
+builds a new frozen ``ExecutionDetail`` and copies node lists per event.
+``SummaryFold`` keeps the row's inputs and is stepped in place by ``apply``.
+
+Every value must equal what ``summary.summary_row(detail.fold(events))``
+gives for the same events; tests/projections/test_summary_fold.py checks this
+on every prefix of random histories. The rules mirrored from the detail fold
+are noted where they are not obvious.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from eventstore import (
+    ExecutionCancelled,
+    ExecutionCancelRequested,
+    ExecutionCompleted,
+    ExecutionCrashed,
+    ExecutionFailed,
+    ExecutionQueued,
+    ExecutionResumed,
+    ExecutionStarted,
+    ExecutionWaiting,
+    NodeCompleted,
+    NodeFailed,
+    NodeStarted,
+    RecordedEvent,
+)
+
+from .views import FoldError
+
+
+class SummaryFold:
+    """One execution's summary inputs after its events up to ``version``.
+
+    ``nodes`` maps a node id to its latest attempt's ``(attempt, status)``, in
+    first-start order; ``failures`` a node id to its latest failure's
+    ``(code, message, version)``, which is all the detail fold's blame rule reads.
+    """
+
+    __slots__ = (
+        "cancel_requested", "created_at", "display_name", "duration_ms", "error",
+        "external_id", "failures", "finished_at", "id", "last_recorded_at", "nodes",
+        "position", "retry_of", "started_at", "status", "steps", "team_id", "test_mode",
+        "tokens", "trigger", "uuid", "version", "wait_till", "workflow_id", "workflow_name",
+        "workflow_version",
+    )  # fmt: skip
+
+    def __init__(self, data: ExecutionQueued, event: RecordedEvent) -> None:
+        self.id = event.execution_id
+        self.uuid = data.uuid
+        self.external_id = data.external_id
+        self.workflow_id = data.workflow_id
+        self.workflow_name = data.workflow_name
+        self.workflow_version = data.workflow_version
+        self.status = "queued"
+        self.trigger = data.trigger
+        self.display_name = data.display_name
+        self.test_mode = data.test_mode
+        self.team_id = data.team_id
+        self.created_at = event.occurred_at
+        self.started_at: int | None = None
+        self.finished_at: int | None = None
+        self.duration_ms: int | None = None
+        self.tokens = 0
+        self.nodes: dict[str, tuple[int, str]] = {}
+        self.failures: dict[str, tuple[str, str, int]] = {}
+        self.steps = 0
+        # (code, message, node_id), as ``ExecutionError``; set only by execution.failed.
+        self.error: tuple[str, str, str | None] | None = None
+        self.retry_of = data.retry_of
+        self.wait_till: int | None = None
+        self.cancel_requested = False
+        self.version = event.version
+        self.position = event.position
+        self.last_recorded_at = event.recorded_at
+
+
+def fold_summary(events: Iterable[RecordedEvent]) -> SummaryFold | None:
+    """The summary fold of ``events`` (one execution's, from version 1); None for none."""
+    acc: SummaryFold | None = None
+    for event in events:
+        acc = step(acc, event)
+    return acc
+
+
+def step(acc: SummaryFold | None, event: RecordedEvent) -> SummaryFold:
+    """``acc`` advanced by ``event`` (in place), or a new fold for the first event."""
+    if acc is None:
+        data = event.payload()
+        if type(data) is not ExecutionQueued or event.version != 1:
+            raise FoldError(
+                f"a history starts with execution.queued at version 1, not {event.type}"
+            )
+        return SummaryFold(data, event)
+    apply(acc, event)
+    return acc
+
+
+def apply(acc: SummaryFold, event: RecordedEvent) -> None:
+    """Advance ``acc`` by one event in place; the same checks as the detail fold."""
+    if event.execution_id != acc.id or event.version != acc.version + 1:
+        raise FoldError(
+            f"event {event.execution_id}/v{event.version} does not follow"
+            f" execution {acc.id} at v{acc.version}"
+        )
+    data = event.payload()
+    _HANDLERS[type(data)](acc, data, event)
+    # Bumped on every event: a cache holding a fold stepped by a write that
+    # then rolled back sees it ahead of the log, and folds again.
+    acc.version = event.version
+    acc.position = event.position
+    acc.last_recorded_at = event.recorded_at
+
+
+def row(acc: SummaryFold) -> tuple[Any, ...]:
+    """The summary row, in ``summary.COLUMNS`` order (without retry_success_id)."""
+    statuses = [status for _, status in acc.nodes.values()]
+    error = acc.error
+    return (
+        acc.id, acc.uuid, acc.external_id, acc.workflow_id, acc.workflow_name,
+        acc.workflow_version, acc.status, acc.trigger, acc.display_name, int(acc.test_mode),
+        acc.team_id, acc.created_at, acc.started_at, acc.finished_at, acc.duration_ms,
+        acc.tokens, len(statuses), statuses.count("running"), statuses.count("completed"),
+        statuses.count("failed"), acc.steps, error[0] if error else None,
+        error[1] if error else None, error[2] if error else None, acc.retry_of, acc.wait_till,
+        int(acc.cancel_requested), acc.version, acc.position, acc.last_recorded_at,
+    )  # fmt: skip
+
+
+# Execution events
+
+
+def _on_queued_again(acc: SummaryFold, data: ExecutionQueued, event: RecordedEvent) -> None:
+    raise FoldError(f"execution {acc.id} is queued twice (v{event.version})")
+
+
+def _on_started(acc: SummaryFold, data: ExecutionStarted, event: RecordedEvent) -> None:
+    acc.status = "running"
+    acc.started_at = event.occurred_at
+
+
+def _on_waiting(acc: SummaryFold, data: ExecutionWaiting, event: RecordedEvent) -> None:
+    acc.status = "waiting"
+    acc.wait_till = data.wait_till
+
+
+def _on_resumed(acc: SummaryFold, data: ExecutionResumed, event: RecordedEvent) -> None:
+    acc.status = "running"
+    acc.wait_till = None
+
+
+def _on_cancel_requested(
+    acc: SummaryFold, data: ExecutionCancelRequested, event: RecordedEvent
+) -> None:
+    acc.cancel_requested = True
+
+
+def _on_cancelled(acc: SummaryFold, data: ExecutionCancelled, event: RecordedEvent) -> None:
+    _finish(acc, "cancelled", event)
+
+
+def _on_completed(acc: SummaryFold, data: ExecutionCompleted, event: RecordedEvent) -> None:
+    _finish(acc, "completed", event)
+
+
+def _on_failed(acc: SummaryFold, data: ExecutionFailed, event: RecordedEvent) -> None:
+    # As the detail fold: the reported error as is (a missing node_id is not
+    # guessed), else the failure of the node that failed last and was not retried.
+    if data.error is not None:
+        acc.error = (data.error.code, data.error.message, data.error.node_id)
+    else:
+        acc.error = _blame_node(acc)
+    _finish(acc, "failed", event)
+
+
+def _on_crashed(acc: SummaryFold, data: ExecutionCrashed, event: RecordedEvent) -> None:
+    _finish(acc, "crashed", event)
+
+
+def _finish(acc: SummaryFold, status: str, event: RecordedEvent) -> None:
+    acc.status = status
+    acc.finished_at = event.occurred_at
+    started = acc.started_at
+    # Producer clocks can step backwards: clamped at 0, as ``detail._ms_between``.
+    acc.duration_ms = None if started is None else max(0, (event.occurred_at - started) // 1000)
+    acc.wait_till = None  # a finished execution is waiting for nothing
+
+
+def _blame_node(acc: SummaryFold) -> tuple[str, str, str | None] | None:
+    blamed: tuple[str, str, str | None] | None = None
+    latest = -1
+    for node_id, (_, status) in acc.nodes.items():
+        if status == "failed":
+            # A failed node's latest attempt is its latest failure.
+            code, message, version = acc.failures[node_id]
+            if version > latest:
+                blamed, latest = (code, message, node_id), version
+    return blamed
+
+
+# Node events
+
+
+def _on_node_started(acc: SummaryFold, data: NodeStarted, event: RecordedEvent) -> None:
+    acc.nodes[data.node_id] = (data.attempt, "running")
+    acc.steps += 1
+
+
+def _on_node_completed(acc: SummaryFold, data: NodeCompleted, event: RecordedEvent) -> None:
+    _end_attempt(acc, data.node_id, data.attempt, "completed")
+    acc.tokens += data.tokens
+
+
+def _on_node_failed(acc: SummaryFold, data: NodeFailed, event: RecordedEvent) -> None:
+    _end_attempt(acc, data.node_id, data.attempt, "failed")
+    acc.failures[data.node_id] = (data.error.code, data.error.message, event.version)
+
+
+def _end_attempt(acc: SummaryFold, node_id: str, attempt: int, status: str) -> None:
+    if acc.nodes.get(node_id) != (attempt, "running"):
+        raise FoldError(f"node {node_id!r} attempt {attempt} is not running in {acc.id}")
+    acc.nodes[node_id] = (attempt, status)
+
+
+_Handler = Callable[[SummaryFold, Any, RecordedEvent], None]
+
+_HANDLERS: Final[dict[type[Any], _Handler]] = {
+    ExecutionQueued: _on_queued_again,
+    ExecutionStarted: _on_started,
+    ExecutionWaiting: _on_waiting,
+    ExecutionResumed: _on_resumed,
+    ExecutionCancelRequested: _on_cancel_requested,
+    ExecutionCancelled: _on_cancelled,
+    ExecutionCompleted: _on_completed,
+    ExecutionFailed: _on_failed,
+    ExecutionCrashed: _on_crashed,
+    NodeStarted: _on_node_started,
+    NodeCompleted: _on_node_completed,
+    NodeFailed: _on_node_failed,
+}
