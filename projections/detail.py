@@ -83,10 +83,10 @@ def elapsed_ms(detail: ExecutionDetail, now_us: int) -> int | None:
     """Run time so far as of ``now_us`` (the caller's clock); final once finished."""
     if detail.finished_at is not None or detail.started_at is None:
         return detail.duration_ms
-    return _ms_between(detail.started_at, now_us)
+    return ms_between(detail.started_at, now_us)
 
 
-def _ms_between(start_us: int, end_us: int) -> int:
+def ms_between(start_us: int, end_us: int) -> int:
     # Producer clocks can step backwards; a negative duration helps no one.
     return max(0, (end_us - start_us) // 1000)
 
@@ -178,7 +178,7 @@ def _finished(
     detail: ExecutionDetail, status: ExecutionStatus, event: RecordedEvent
 ) -> ExecutionDetail:
     started = detail.started_at
-    duration = None if started is None else _ms_between(started, event.occurred_at)
+    duration = None if started is None else ms_between(started, event.occurred_at)
     # wait_reason and wait_till describe a current wait; a finished execution has none.
     return replace(
         detail,
@@ -283,7 +283,7 @@ def _ended(
         attempt,
         status=status,
         finished_at=event.occurred_at,
-        duration_ms=_ms_between(attempt.started_at, event.occurred_at),
+        duration_ms=ms_between(attempt.started_at, event.occurred_at),
         finished_version=event.version,
         **changes,
     )

@@ -94,13 +94,8 @@ def _reset(conn: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.OperationalError):
         summary.migrate(conn)
     # One transaction: a version row left without its table would be taken as up to date.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with summary.immediate(conn):
         summary.drop(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     summary.migrate(conn)
 
 

@@ -12,7 +12,8 @@ such success in log order wins, so a rebuild gives the same answer).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Final
 
 from eventstore import RecordedEvent
@@ -103,6 +104,19 @@ def summary_row(detail: ExecutionDetail) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction on an autocommit connection: committed, or rolled back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Create or bring the view tables up to date (inside its own transaction);
     return the version found (0: the table was just created)."""
@@ -115,8 +129,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     if found > len(MIGRATIONS):
         raise RuntimeError(f"the summary table has version {found}, newer than this release's")
     for version in range(found, len(MIGRATIONS)):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             for statement in MIGRATIONS[version].split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -124,10 +137,6 @@ def migrate(conn: sqlite3.Connection) -> int:
                 f"INSERT OR REPLACE INTO {VERSION_TABLE}(name, version) VALUES (?, ?)",
                 (NAME, version + 1),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     return found
 
 
@@ -140,16 +149,10 @@ def replay_batch(
 
     The batch is let go on return, before the next one is read.
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         batch = events_after_sync(conn, position, batch_size)
         if batch:
             hook.on_commit(conn, batch)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     if not batch:
         return None
     return batch[-1].position, len(batch), sum(1 for event in batch if event.version == 1)

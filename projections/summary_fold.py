@@ -32,6 +32,7 @@ from eventstore import (
     RecordedEvent,
 )
 
+from .detail import ms_between
 from .views import FoldError
 
 
@@ -187,8 +188,8 @@ def _finish(acc: SummaryFold, status: str, event: RecordedEvent) -> None:
     acc.status = status
     acc.finished_at = event.occurred_at
     started = acc.started_at
-    # Producer clocks can step backwards: clamped at 0, as ``detail._ms_between``.
-    acc.duration_ms = None if started is None else max(0, (event.occurred_at - started) // 1000)
+    # Producer clocks can step backwards: the same clamp at 0 as the detail fold.
+    acc.duration_ms = None if started is None else ms_between(started, event.occurred_at)
     acc.wait_till = None  # a finished execution is waiting for nothing
 
 
