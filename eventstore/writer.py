@@ -25,6 +25,7 @@ from .errors import ExecutionNotFound, IdempotencyConflict, RuleViolation, Versi
 from .events import EventData, ExecutionQueued, RecordedEvent, decode_data, now_us
 from .hashchain import GENESIS, row_hash
 from .hooks import CommitHook
+from .recent import RecentlyUsed
 
 MAX_BATCH: Final = 512
 # Bounds how long one batch holds the event loop (about 10 us an event).
@@ -134,13 +135,12 @@ class Writer:
         self._hook = hook
         self._publish = publish
         self._listening = listening
-        self._cache_size = cache_size
         self._pending: deque[Request] = deque()
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._commit_thread = ThreadPoolExecutor(1, thread_name_prefix="execstore-commit")
         self._task: asyncio.Task[None] | None = None
-        self._states: dict[int, lifecycle.Lifecycle] = {}
+        self._states: RecentlyUsed[int, lifecycle.Lifecycle] = RecentlyUsed(cache_size)
         last = conn.execute(
             "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"
         ).fetchone()
@@ -242,15 +242,8 @@ class Writer:
     def _adopt(self, tx: _Tx) -> None:
         self._position, self._hash = tx.position, tx.hash
         self._next_id, self._recorded_at = tx.next_id, tx.recorded_at
-        states = self._states
         for execution_id, state in tx.states.items():
-            # Re-inserted, so eviction (oldest first) spares what is still busy.
-            states.pop(execution_id, None)
-            states[execution_id] = state
-        if len(self._states) > self._cache_size:
-            # Drop the older half at once: amortised O(1), and a miss only costs a reload.
-            keep = list(self._states.items())[len(self._states) // 2 :]
-            self._states = dict(keep)
+            self._states.store(execution_id, state)
 
     def _deliver(
         self, batch: list[Request], outcomes: list[Outcome], recorded: list[RecordedEvent]
@@ -280,7 +273,7 @@ class Writer:
         state = lifecycle.Lifecycle()
         for data, _, _ in rows:
             lifecycle.apply(state, decode_data(data))
-        self._states[execution_id] = state
+        self._states.store(execution_id, state)
         return state
 
     def _prepare(self, request: AppendRequest, tx: _Tx) -> Outcome:

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from eventstore import RecordedEvent
 from eventstore.reads import events_after_sync, execution_events_sync
+from eventstore.recent import RecentlyUsed
 
 from . import summary_fold
 from .summary_fold import SummaryFold, fold_summary
@@ -178,8 +179,7 @@ class SummaryHook:
     """
 
     def __init__(self, cache_size: int = 20_000) -> None:
-        self._cache_size = cache_size
-        self._folds: dict[int, SummaryFold] = {}
+        self._folds: RecentlyUsed[int, SummaryFold] = RecentlyUsed(cache_size)
 
     def setup(self, conn: sqlite3.Connection) -> None:
         if migrate(conn) == 0:
@@ -217,12 +217,5 @@ class SummaryHook:
         return summary_fold.step(acc, event)
 
     def _remember(self, folds: Iterable[SummaryFold]) -> None:
-        cache = self._folds
         for acc in folds:
-            # Re-inserted, so eviction (oldest first) spares what is still busy.
-            cache.pop(acc.id, None)
-            cache[acc.id] = acc
-        if len(self._folds) > self._cache_size:
-            # Drop the older half at once: amortised O(1); a miss costs one re-fold.
-            keep = list(self._folds.items())[len(self._folds) // 2 :]
-            self._folds = dict(keep)
+            self._folds.store(acc.id, acc)
