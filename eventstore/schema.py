@@ -48,6 +48,25 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE TRIGGER executions_no_delete BEFORE DELETE ON executions
     BEGIN SELECT RAISE(ABORT, 'executions are immutable: DELETE refused'); END;
     """,
+    # 2: credentials beside the log. Only SHA-256 digests of the secrets are
+    # kept, and they are looked up by digest: a lookup's timing can tell an
+    # attacker about a digest, never about a secret.
+    """
+    CREATE TABLE api_tokens(
+        digest BLOB PRIMARY KEY,
+        scopes TEXT NOT NULL,
+        team_id TEXT,
+        label TEXT,
+        created_at INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE webhooks(
+        digest BLOB PRIMARY KEY,
+        workflow_id TEXT NOT NULL,
+        team_id TEXT,
+        created_at INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

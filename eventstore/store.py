@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Final
@@ -23,7 +23,8 @@ from typing import Final
 import aiosqlite
 import msgspec
 
-from . import reads, schema
+from . import credentials, reads, schema
+from .credentials import TokenRecord, WebhookRecord
 from .errors import ExecutionNotFound, InvalidEvent, StoreClosed
 from .events import (
     WIRE_NAMES,
@@ -39,7 +40,15 @@ from .events import (
 from .hashchain import VerifyReport, verify_file
 from .hooks import CommitHook
 from .subscriptions import Hub, Subscription, SubscriptionFilter
-from .writer import AppendRequest, AppendResult, CreatedExecution, CreateRequest, Prepared, Writer
+from .writer import (
+    AppendRequest,
+    AppendResult,
+    CallRequest,
+    CreatedExecution,
+    CreateRequest,
+    Prepared,
+    Writer,
+)
 
 MAX_EVENT_ID_LENGTH: Final = 200
 _ANY: Final = SubscriptionFilter()
@@ -198,6 +207,34 @@ class EventStore:
         self, position: int, filter: SubscriptionFilter, limit: int
     ) -> list[RecordedEvent]:
         return await reads.events_after(self._live_reader(), position, filter, limit)
+
+    async def add_token(
+        self,
+        secret: str,
+        scopes: frozenset[str],
+        team_id: str | None = None,
+        label: str | None = None,
+    ) -> None:
+        """Record an API token's digest (never the secret) and what it may do."""
+        await self._write(credentials.insert_token(secret, scopes, team_id, label))
+
+    async def find_token(self, secret: str) -> TokenRecord | None:
+        return await credentials.find_token(self._live_reader(), secret)
+
+    async def has_tokens(self) -> bool:
+        return await credentials.any_token(self._live_reader())
+
+    async def add_webhook(self, secret: str, workflow_id: str, team_id: str | None) -> None:
+        """Record a webhook hash's digest and the workflow it triggers."""
+        await self._write(credentials.insert_webhook(secret, workflow_id, team_id))
+
+    async def find_webhook(self, secret: str) -> WebhookRecord | None:
+        return await credentials.find_webhook(self._live_reader(), secret)
+
+    async def _write(self, call: Callable[[sqlite3.Connection], object]) -> None:
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._live_writer().submit(CallRequest(call, future))
+        await future
 
     async def verify(self) -> VerifyReport:
         """Walk the hash chain on a connection of its own; name the first bad row."""

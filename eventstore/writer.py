@@ -82,8 +82,18 @@ class CreateRequest:
     future: asyncio.Future[Any]
 
 
-Request = AppendRequest | CreateRequest
-Outcome = AppendResult | CreatedExecution | BaseException
+@dataclass(slots=True)
+class CallRequest:
+    """A write to a table beside the log (credentials): ``call`` runs inside
+    the writer's transaction, so the file keeps one writer."""
+
+    call: Callable[[sqlite3.Connection], object]
+    future: asyncio.Future[Any]
+    events: tuple[()] = ()
+
+
+Request = AppendRequest | CreateRequest | CallRequest
+Outcome = AppendResult | CreatedExecution | BaseException | object
 # (position, execution_id, version, type, data) of an already-recorded event
 _Seen = tuple[int, int, int, str, bytes]
 
@@ -216,10 +226,7 @@ class Writer:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         tx = _Tx(self._position, self._hash, self._next_id, max(now_us(), self._recorded_at))
-        outcomes = [
-            self._prepare_create(r, tx) if isinstance(r, CreateRequest) else self._prepare(r, tx)
-            for r in batch
-        ]
+        outcomes = [self._prepare_any(r, tx) for r in batch]
         if tx.execution_rows:
             conn.executemany(_INSERT_EXECUTION, tx.execution_rows)
         recorded: list[RecordedEvent] = []
@@ -234,6 +241,14 @@ class Writer:
         await loop.run_in_executor(self._commit_thread, conn.execute, "COMMIT")
         self._adopt(tx)
         return outcomes, recorded
+
+    def _prepare_any(self, request: Request, tx: _Tx) -> Outcome:
+        if isinstance(request, AppendRequest):
+            return self._prepare(request, tx)
+        if isinstance(request, CreateRequest):
+            return self._prepare_create(request, tx)
+        # Raises out of the batch: the batch is replayed alone and this fails alone.
+        return request.call(self._conn)
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
@@ -353,7 +368,7 @@ class Writer:
 
     def _explain(self, request: Request, exc: Exception) -> Outcome:
         """Turn a failed lone commit into the caller's answer."""
-        if not isinstance(exc, sqlite3.IntegrityError):
+        if not isinstance(exc, sqlite3.IntegrityError) or isinstance(request, CallRequest):
             return exc
         if isinstance(request, AppendRequest):
             return self._duplicates(request, {}) or exc
