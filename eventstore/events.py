@@ -14,11 +14,16 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 
 NULL: Final = msgspec.Raw(b"null")
+
+# Integers that views add up and store in SQLite columns: bounded on the way
+# in, so no sum or column can overflow 64 bits later, inside a commit.
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=10**12)]
 
 
 def json_value(value: Any) -> msgspec.Raw:
@@ -40,8 +45,8 @@ class ErrorInfo(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
 
 
 class Usage(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
+    prompt_tokens: Count | None = None
+    completion_tokens: Count | None = None
     cost: float | None = None
     currency: str | None = None
 
@@ -49,13 +54,13 @@ class Usage(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
 class ExecutionQueued(_Event, tag="execution.queued", frozen=True, kw_only=True):
     workflow_id: str
     workflow_name: str | None = None
-    workflow_version: int | None = None
+    workflow_version: Int64 | None = None
     trigger: str = "api"
     input: msgspec.Raw = NULL
     display_name: str | None = None
     test_mode: bool = False
     team_id: str | None = None
-    retry_of: int | None = None
+    retry_of: Int64 | None = None
     external_id: str | None = None
     metadata: dict[str, str] = {}
     # Store-assigned at creation; producers never set it.
@@ -68,7 +73,7 @@ class ExecutionStarted(_Event, tag="execution.started", frozen=True, kw_only=Tru
 
 class ExecutionWaiting(_Event, tag="execution.waiting", frozen=True, kw_only=True):
     reason: str | None = None
-    wait_till: int | None = None  # microseconds since the epoch, UTC
+    wait_till: Int64 | None = None  # microseconds since the epoch, UTC
 
 
 class ExecutionResumed(_Event, tag="execution.resumed", frozen=True, kw_only=True):
@@ -79,21 +84,21 @@ class NodeStarted(_Event, tag="node.started", frozen=True, kw_only=True):
     node_id: str
     node_name: str | None = None
     node_type: str | None = None
-    attempt: int = 1
+    attempt: Int64 = 1
     input: msgspec.Raw = NULL
 
 
 class NodeCompleted(_Event, tag="node.completed", frozen=True, kw_only=True):
     node_id: str
-    attempt: int = 1
+    attempt: Int64 = 1
     output: msgspec.Raw = NULL
-    tokens: int = 0
+    tokens: Count = 0
     usage: Usage | None = None
 
 
 class NodeFailed(_Event, tag="node.failed", frozen=True, kw_only=True):
     node_id: str
-    attempt: int = 1
+    attempt: Int64 = 1
     error: ErrorInfo
     will_retry: bool = False
 
