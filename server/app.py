@@ -1,32 +1,63 @@
-"""The aiohttp application factory. State lives on the app under typed keys;
-the store opens and closes with the app through a cleanup context."""
+"""The aiohttp application factory. State lives on the app under typed keys
+(``server.context``); the store, its views and the authenticator open and
+close with the app through one cleanup context."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import msgspec
 from aiohttp import web
 
 from eventstore import EventStore
-from projections import SummaryHook
+from projections import SummaryHook, ViewReader
 
-STORE: web.AppKey[EventStore] = web.AppKey("store", EventStore)
+from .auth import ADMIN, Authenticator, new_secret
+from .context import AUTH, MASKER, SETTINGS, STORE, VIEWS, Settings
+from .errors import error_middleware
+from .masking import Masker
+from .openapi import document
+from .routes import ENDPOINTS
+from .routes.meta import OPENAPI
+
+TITLE = "execstore"
+VERSION = "0.1.0"
 
 
-def create_app(db_path: str | Path) -> web.Application:
-    app = web.Application()
+def create_app(
+    db_path: str | Path,
+    settings: Settings | None = None,
+    *,
+    on_first_token: Callable[[str], None] | None = None,
+) -> web.Application:
+    """The app over the SQLite file at ``db_path``.
+
+    On its first start with no token in the file (and no ``env_token``), an
+    admin token is created and handed to ``on_first_token``, once: the file
+    keeps only its digest.
+    """
+    settings = settings or Settings()
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body)
+    app[SETTINGS] = settings
+    app[MASKER] = Masker(settings.masked_keys)
+    app[OPENAPI] = msgspec.json.encode(document(ENDPOINTS, title=TITLE, version=VERSION))
 
     async def store_context(app: web.Application) -> AsyncIterator[None]:
-        async with EventStore(db_path, hook=SummaryHook()) as store:
-            app[STORE] = store
+        async with (
+            EventStore(db_path, hook=SummaryHook()) as store,
+            ViewReader(store) as views,
+        ):
+            app[STORE], app[VIEWS] = store, views
+            app[AUTH] = Authenticator(store, settings.env_token)
+            if not settings.env_token and not await store.has_tokens():
+                secret = new_secret()
+                await store.add_token(secret, frozenset({ADMIN}), label="first start")
+                if on_first_token is not None:
+                    on_first_token(secret)
             yield
 
     app.cleanup_ctx.append(store_context)
-    app.router.add_get("/v1/health", health)
+    for endpoint in ENDPOINTS:
+        app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
     return app
-
-
-async def health(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    return web.json_response({"status": "ok", "head": store.head})

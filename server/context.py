@@ -1,0 +1,31 @@
+"""What handlers find on the app: typed keys and the server's settings.
+Everything lives on the app object, so two apps in one process never share state."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+from aiohttp import web
+
+from eventstore import EventStore
+from projections import ViewReader
+
+from .auth import Authenticator
+from .masking import DEFAULT_MASKED_KEYS, Masker
+
+DEFAULT_MAX_BODY: Final = 10 * 1024 * 1024
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    max_body: int = DEFAULT_MAX_BODY  # bytes; larger bodies get 413
+    # Exports mask the values under these keys, at any depth, in any case.
+    masked_keys: tuple[str, ...] = tuple(sorted(DEFAULT_MASKED_KEYS))
+    env_token: str | None = None  # accepted as an admin token, never stored
+
+
+SETTINGS: Final = web.AppKey("settings", Settings)
+STORE: Final = web.AppKey("store", EventStore)
+VIEWS: Final = web.AppKey("views", ViewReader)
+AUTH: Final = web.AppKey("auth", Authenticator)
+MASKER: Final = web.AppKey("masker", Masker)

@@ -1,0 +1,63 @@
+"""One declaration per route: the router and the OpenAPI document are both
+built from it, so the document cannot drift from what is served."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+
+from .auth import Scope
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    where: Literal["query", "path"]
+    schema: dict[str, Any]
+    description: str
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """An OpenAPI link: where a value in a reply fills a parameter of another
+    route, so clients (and fuzzers) can follow real ids instead of guessing."""
+
+    name: str
+    target: Handler  # its route's operationId is the handler's name
+    parameters: tuple[tuple[str, str], ...]  # (parameter, runtime expression)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    description: str
+    body: type[Any] | None = None  # a wire Struct, encoded as JSON
+    media: str = "application/json"
+    # A schema for bodies that are not a Struct (CSV, arbitrary JSON).
+    schema: dict[str, Any] | None = None
+    links: tuple[Link, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    scope: Scope | None  # None: no token needed
+    replies: tuple[Reply, ...]
+    params: tuple[Param, ...] = ()
+    body: type[Any] | None = None  # the JSON body's Struct
+    body_schema: dict[str, Any] | None = None  # or any JSON: a schema of its own
+    body_required: bool = True
+    errors: tuple[int, ...] = field(default=())  # the 4xx it can answer
+
+
+def path_id(description: str = "the integer id, or the external id") -> Param:
+    return Param("id", "path", {"type": "string", "minLength": 1}, description, required=True)

@@ -1,0 +1,132 @@
+"""Query strings into the views' terms: the list filters, limits, times.
+
+Each parameter is parsed by one small function that names the parameter in
+its error; unknown parameters are refused rather than ignored, so a typo
+(``stauts=failed``) never silently widens an audit query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+from multidict import MultiMapping
+
+from projections import ListFilter
+from projections.queries import DEFAULT_LIMIT, INT64, MAX_LIMIT, MIN_LIMIT, STATUSES
+
+from .errors import ApiError
+from .times import parse_iso
+
+# name -> what it filters, for the OpenAPI document and the unknown-parameter check
+FILTERS: Final[Mapping[str, str]] = {
+    "workflow_id": "only this workflow",
+    "status": f"one or several of {', '.join(sorted(STATUSES))} (repeat or comma-separate)",
+    "trigger": "only this trigger (webhook, schedule, manual, api, ...)",
+    "team_id": "only this team",
+    "test_mode": "true or false",
+    "created_after": "created at or after (ISO 8601)",
+    "created_before": "created at or before (ISO 8601)",
+    "started_after": "started at or after (ISO 8601)",
+    "started_before": "started at or before (ISO 8601)",
+    "finished_after": "finished at or after (ISO 8601)",
+    "finished_before": "finished at or before (ISO 8601)",
+    "error_code": "only failures with this error code",
+    "q": "display name contains this text (ASCII case-insensitive)",
+}
+TIME_FILTERS: Final = frozenset(name for name in FILTERS if name.endswith(("_after", "_before")))
+PAGING: Final = frozenset({"limit", "cursor"})
+
+
+def refuse_unknown(query: MultiMapping[str], known: Iterable[str]) -> None:
+    allowed = frozenset(known)
+    for name in query:
+        if name not in allowed:
+            raise ApiError(
+                400,
+                "unknown_parameter",
+                f"unknown query parameter; known: {', '.join(sorted(allowed))}",
+                field=name,
+            )
+
+
+def one(query: MultiMapping[str], name: str) -> str | None:
+    values = query.getall(name, [])
+    if len(values) > 1:
+        raise ApiError(400, "repeated_parameter", "give this parameter once", field=name)
+    return values[0] if values else None
+
+
+def list_filter(query: MultiMapping[str], team_id: str | None) -> ListFilter:
+    """The list filters of a query string. ``team_id`` is the token's team,
+    which overrides (and must agree with) any team asked for."""
+    times = {name: time_param(query, name) for name in TIME_FILTERS}
+    return ListFilter(
+        workflow_id=one(query, "workflow_id"),
+        statuses=statuses(query),
+        trigger=one(query, "trigger"),
+        team_id=team_id if team_id is not None else one(query, "team_id"),
+        test_mode=boolean(query, "test_mode"),
+        error_code=one(query, "error_code"),
+        text=one(query, "q"),
+        **times,
+    )
+
+
+def statuses(query: MultiMapping[str]) -> frozenset[str] | None:
+    values = query.getall("status", [])
+    if not values:
+        return None
+    names = frozenset(part.strip() for value in values for part in value.split(","))
+    unknown = sorted(names - STATUSES)
+    if unknown:
+        raise ApiError(
+            400,
+            "invalid_status",
+            f"{unknown[0]!r} is not one of {', '.join(sorted(STATUSES))}",
+            field="status",
+        )
+    return names
+
+
+def boolean(query: MultiMapping[str], name: str) -> bool | None:
+    value = one(query, name)
+    if value is None:
+        return None
+    # Exactly the two words the document declares, so a client and the schema never disagree.
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    raise ApiError(400, "invalid_boolean", "must be true or false", field=name)
+
+
+def time_param(query: MultiMapping[str], name: str) -> int | None:
+    value = one(query, name)
+    if value is None:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError as error:
+        raise ApiError(400, "invalid_time", str(error), field=name) from None
+
+
+def integer(
+    query: MultiMapping[str], name: str, low: int = INT64[0], high: int = INT64[1]
+) -> int | None:
+    value = one(query, name)
+    if value is None:
+        return None
+    # int() would accept " 7", "7_000" and 4,300 digits; a parameter is plain digits.
+    digits = value[1:] if value.startswith("-") else value
+    if not digits.isdigit() or not digits.isascii() or len(digits) > 19:
+        raise ApiError(400, "invalid_integer", "must be an integer", field=name)
+    number = int(value)
+    if not low <= number <= high:
+        raise ApiError(400, "invalid_range", f"must be {low} to {high}", field=name)
+    return number
+
+
+def limit(query: MultiMapping[str]) -> int:
+    found = integer(query, "limit", MIN_LIMIT, MAX_LIMIT)
+    return DEFAULT_LIMIT if found is None else found

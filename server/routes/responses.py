@@ -1,0 +1,54 @@
+"""What every route shares: the caller, the execution a path names, JSON out."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+from aiohttp import web
+
+from eventstore import ExecutionNotFound
+
+from ..auth import Principal, Scope
+from ..context import AUTH, STORE
+from ..errors import ApiError
+
+_encoder: Final = msgspec.json.Encoder()
+INT64_MAX: Final = 2**63 - 1
+
+
+async def caller(request: web.Request, scope: Scope) -> Principal:
+    return await request.app[AUTH].principal(request, scope)
+
+
+def json(value: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_encoder.encode(value), status=status, content_type="application/json")
+
+
+async def execution_id(request: web.Request, who: Principal) -> int:
+    """The execution ``{id}`` names, if the caller may see it; else 404.
+
+    Digits name the integer id; when no execution has that id, or the text
+    is not digits, it is looked up as an external id. Another team's
+    execution is answered exactly like a missing one.
+    """
+    raw = request.match_info["id"]
+    store = request.app[STORE]
+    candidates: list[int] = []
+    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
+        candidates.append(int(raw))
+    for candidate in candidates:
+        try:
+            first = await store.read_execution(candidate, 1, 1)
+        except ExecutionNotFound:
+            continue
+        if who.sees(first[0].team_id):
+            return candidate
+        break
+    else:
+        external = await store.find_external(raw)
+        if external is not None:
+            first = await store.read_execution(external, 1, 1)
+            if who.sees(first[0].team_id):
+                return external
+    raise ApiError(404, "not_found", f"no execution {raw!r}", field="id")

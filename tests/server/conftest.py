@@ -1,0 +1,93 @@
+"""An app on a fresh file, reached through aiohttp's test client on loopback,
+with a token per scope (and one restricted to a team)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from eventstore import EventStore
+from server.app import create_app
+from server.context import STORE, Settings
+
+# name -> (scopes, team)
+TOKENS: dict[str, tuple[frozenset[str], str | None]] = {
+    "admin": (frozenset({"admin"}), None),
+    "read": (frozenset({"executions:read"}), None),
+    "write": (frozenset({"executions:write"}), None),
+    "cancel": (frozenset({"executions:cancel"}), None),
+    "team_a": (
+        frozenset({"executions:read", "executions:write", "executions:cancel"}),
+        "team-a",
+    ),
+}
+MAX_BODY = 64 * 1024
+
+
+@dataclass
+class Api:
+    client: TestClient[Any, Any]
+    store: EventStore
+    secrets: dict[str, str]
+    first_tokens: list[str] = field(default_factory=list)
+
+    def auth(self, token: str | None) -> dict[str, str]:
+        return {} if token is None else {"Authorization": f"Bearer {self.secrets[token]}"}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = "admin",
+        json: Any = None,
+        data: bytes | None = None,
+        params: Any = None,
+    ) -> tuple[int, Any]:
+        """The status and the decoded JSON body (the text if it is not JSON)."""
+        async with self.client.request(
+            method, path, headers=self.auth(token), json=json, data=data, params=params
+        ) as response:
+            if response.content_type == "application/json":
+                return response.status, await response.json()
+            return response.status, await response.text()
+
+    async def create(self, token: str = "admin", **fields: Any) -> dict[str, Any]:
+        status, body = await self.call(
+            "POST", "/v1/executions", token=token, json={"workflow_id": "wf-1", **fields}
+        )
+        assert status == 201, body
+        assert isinstance(body, dict)
+        return body
+
+    async def append(
+        self, execution_id: int | str, *events: dict[str, Any], token: str = "admin"
+    ) -> tuple[int, Any]:
+        return await self.call(
+            "POST", f"/v1/executions/{execution_id}/events", token=token,
+            json={"events": list(events)},
+        )  # fmt: skip
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    first: list[str] = []
+    app = create_app(
+        tmp_path / "executions.db", Settings(max_body=MAX_BODY), on_first_token=first.append
+    )
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        store = app[STORE]
+        secrets = {}
+        for name, (scopes, team) in TOKENS.items():
+            secrets[name] = f"es_test_{name}_0123456789abcdef"
+            await store.add_token(secrets[name], scopes, team, name)
+        yield Api(client, store, secrets, first)
+
+
+def event(type: str, **data: Any) -> dict[str, Any]:
+    return {"type": type, "data": data}
