@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/execstore serve --db $(DB) --host $(HOST) --port $(PORT)
+	$(BIN)/execstore serve --db $(DB) --host $(HOST) --port $(PORT) --demo-data --session-token
 
 test: lint
 	$(BIN)/python -m pytest
