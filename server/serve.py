@@ -7,6 +7,7 @@ holds only digests.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -66,5 +67,9 @@ def serve(
         yield
 
     app.cleanup_ctx.append(demo_and_banner)
-    web.run_app(app, host=host, port=port, print=None)
+    try:
+        web.run_app(app, host=host, port=port, print=None)
+    except OSError as refused:  # the port is taken, or the host is not ours
+        print(f"execstore serve: {refused.strerror or refused}", file=sys.stderr)
+        return 1
     return 0

@@ -20,6 +20,7 @@ from ..auth import READ, check_team
 from ..context import MASKER, VIEWS
 from ..errors import ApiError
 from ..export import csv_header, csv_rows, json_execution
+from ..masking import Masker
 from .responses import caller
 
 FORMATS: Final = {"csv": "text/csv", "json": "application/json"}
@@ -42,19 +43,28 @@ async def export(request: web.Request) -> web.StreamResponse:
     response.content_type = FORMATS[format]
     response.charset = "utf-8"
     await response.prepare(request)
+    try:
+        await _stream(response, views, filter, format, request.app[MASKER])
+    except ConnectionResetError:
+        # The client went away mid-download: nothing to answer, nothing to log as a fault.
+        return response
+    await response.write_eof()
+    return response
+
+
+async def _stream(
+    response: web.StreamResponse, views: ViewReader, filter: ListFilter, format: str, masker: Masker
+) -> None:
     if format == "csv":
         await response.write(csv_header().encode())
         async for detail in _details(views, filter):
             await response.write(csv_rows(detail).encode())
-    else:
-        masker = request.app[MASKER]
-        separator = b"["
-        async for detail in _details(views, filter):
-            await response.write(separator + json_execution(detail, masker))
-            separator = b","
-        await response.write(b"[]" if separator == b"[" else b"]")
-    await response.write_eof()
-    return response
+        return
+    separator = b"["
+    async for detail in _details(views, filter):
+        await response.write(separator + json_execution(detail, masker))
+        separator = b","
+    await response.write(b"[]" if separator == b"[" else b"]")
 
 
 async def _details(views: ViewReader, filter: ListFilter) -> AsyncIterator[ExecutionDetail]:
