@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import msgspec
@@ -80,23 +81,26 @@ def record_in_file(path: Path, write: Callable[[sqlite3.Connection], object]) ->
 async def find_token(conn: aiosqlite.Connection, secret: str) -> TokenRecord | None:
     wanted = digest(secret)
     sql = "SELECT digest, scopes, team_id, label FROM api_tokens WHERE digest = ?"
-    async with conn.execute(sql, (wanted,)) as cursor:
-        row = await cursor.fetchone()
+    row = _first(await conn.execute_fetchall(sql, (wanted,)))
     if row is None or not hmac.compare_digest(row[0], wanted):
         return None
     return TokenRecord(frozenset(row[1].split()), row[2], row[3])
 
 
 async def any_token(conn: aiosqlite.Connection) -> bool:
-    async with conn.execute("SELECT 1 FROM api_tokens LIMIT 1") as cursor:
-        return await cursor.fetchone() is not None
+    return bool(await conn.execute_fetchall("SELECT 1 FROM api_tokens LIMIT 1"))
 
 
 async def find_webhook(conn: aiosqlite.Connection, secret: str) -> WebhookRecord | None:
     wanted = digest(secret)
     sql = "SELECT digest, workflow_id, team_id FROM webhooks WHERE digest = ?"
-    async with conn.execute(sql, (wanted,)) as cursor:
-        row = await cursor.fetchone()
+    row = _first(await conn.execute_fetchall(sql, (wanted,)))
     if row is None or not hmac.compare_digest(row[0], wanted):
         return None
     return WebhookRecord(row[1], row[2])
+
+
+def _first(rows: Iterable[Any]) -> Any:
+    # execute_fetchall: one job on the connection's thread, no statement left
+    # open to pin an older snapshot for the next read.
+    return next(iter(rows), None)

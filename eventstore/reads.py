@@ -39,8 +39,10 @@ def _to_event(row: Any) -> RecordedEvent:
 async def _fetch(
     conn: aiosqlite.Connection, sql: str, params: Iterable[Any]
 ) -> list[RecordedEvent]:
-    async with conn.execute(sql, tuple(params)) as cursor:
-        return [_to_event(row) for row in await cursor.fetchall()]
+    # One job on the connection's thread: execute and fetch together, so no
+    # statement stays open between jobs to pin an older WAL snapshot for the
+    # next read (which would then miss a write acknowledged meanwhile).
+    return [_to_event(row) for row in await conn.execute_fetchall(sql, tuple(params))]
 
 
 async def execution_events(
@@ -78,15 +80,13 @@ def events_after_sync(conn: sqlite3.Connection, position: int, limit: int) -> li
 
 
 async def execution_exists(conn: aiosqlite.Connection, execution_id: int) -> bool:
-    async with conn.execute("SELECT 1 FROM executions WHERE id = ?", (execution_id,)) as cursor:
-        return await cursor.fetchone() is not None
+    sql = "SELECT 1 FROM executions WHERE id = ?"
+    return bool(await conn.execute_fetchall(sql, (execution_id,)))
 
 
 async def execution_by_external_id(conn: aiosqlite.Connection, external_id: str) -> int | None:
-    async with conn.execute(
-        "SELECT id FROM executions WHERE external_id = ?", (external_id,)
-    ) as cursor:
-        row = await cursor.fetchone()
+    sql = "SELECT id FROM executions WHERE external_id = ?"
+    row = next(iter(await conn.execute_fetchall(sql, (external_id,))), None)
     return None if row is None else int(row[0])
 
 

@@ -132,8 +132,8 @@ async def list_executions(
     """One page of the filtered list, newest first; ``cursor`` is a previous
     page's ``next_cursor``. Raises ``InvalidQuery``."""
     sql, params = list_query(filter, limit=limit, cursor=cursor)
-    async with conn.execute(sql, params) as result:
-        rows = [_to_row(values) for values in await result.fetchall()]
+    # Executed and fetched in one job: no open statement pins an old snapshot.
+    rows = [_to_row(values) for values in await conn.execute_fetchall(sql, params)]
     if len(rows) <= limit:
         return Page(rows=rows)
     last = rows[limit - 1]
@@ -142,8 +142,7 @@ async def list_executions(
 
 async def count_executions(conn: aiosqlite.Connection, filter: ListFilter) -> int:
     sql, params = count_query(filter)
-    async with conn.execute(sql, params) as result:
-        row = await result.fetchone()
+    row = next(iter(await conn.execute_fetchall(sql, params)), None)
     return 0 if row is None else int(row[0])
 
 

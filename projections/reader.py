@@ -118,8 +118,8 @@ class ViewReader:
     async def _retry_link(self, execution_id: int) -> tuple[int, int, int] | None:
         """The successful retry's id, and the position and recorded time of its
         completion (a completed execution's last event)."""
-        async with self._live().execute(_RETRY_LINK, (execution_id,)) as result:
-            row = await result.fetchone()
+        rows = await self._live().execute_fetchall(_RETRY_LINK, (execution_id,))
+        row = next(iter(rows), None)
         if row is None or row[0] is None:
             return None
         return int(row[0]), int(row[1]), int(row[2])

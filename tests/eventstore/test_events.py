@@ -11,17 +11,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eventstore import EventStore, InvalidEvent
 from eventstore.events import (
     EVENT_TYPES,
     EventData,
+    ExecutionQueued,
+    ExecutionStarted,
+    ExecutionWaiting,
     NodeCompleted,
+    NodeStarted,
+    Usage,
     decode_data,
     encode_data,
     json_value,
     new_event_id,
 )
 
-INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT64 = st.integers(min_value=INT64_MIN, max_value=INT64_MAX)
 # NaN and infinities have no JSON spelling (msgspec writes them as null).
 FINITE = st.floats(allow_nan=False, allow_infinity=False)
 JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
@@ -37,8 +44,11 @@ def strategy_for(kind: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
     match kind:
         case msgspec.inspect.StrType():
             return st.text()
-        case msgspec.inspect.IntType():
-            return INT64
+        case msgspec.inspect.IntType(ge=ge, le=le):
+            # The field's own bounds: values outside them are refused on the way in.
+            low = INT64_MIN if ge is None else ge
+            high = INT64_MAX if le is None else le
+            return st.integers(min_value=low, max_value=high)
         case msgspec.inspect.FloatType():
             return FINITE
         case msgspec.inspect.BoolType():
@@ -107,3 +117,24 @@ def test_raw_json_is_carried_byte_for_byte() -> None:
     decoded = decode_data(encoded)
     assert isinstance(decoded, NodeCompleted)
     assert bytes(decoded.output) == b'{"a": 1}'
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        NodeCompleted(node_id="n", tokens=-1),
+        NodeCompleted(node_id="n", tokens=10**12 + 1),
+        NodeCompleted(node_id="n", usage=Usage(prompt_tokens=-5)),
+        NodeStarted(node_id="n", attempt=2**63),
+        ExecutionWaiting(wait_till=-(2**63) - 1),
+    ],
+)
+async def test_integers_out_of_their_bounds_are_refused_before_the_log(
+    store: EventStore, data: EventData
+) -> None:
+    created = await store.create_execution(ExecutionQueued(workflow_id="wf"))
+    await store.append(created.execution_id, [ExecutionStarted()])
+    with pytest.raises(InvalidEvent) as refused:
+        await store.append(created.execution_id, [data])
+    assert refused.value.field == "events[0].data"
+    assert len(await store.read_execution(created.execution_id)) == 2
