@@ -128,6 +128,12 @@ class EventStore:
         """Position of the last committed event (0 for an empty log)."""
         return self._live_writer().position
 
+    @property
+    def last_execution_id(self) -> int:
+        """The highest execution id committed. Ids are dense (1, 2, 3 ...) and
+        executions are never removed, so every id up to it exists."""
+        return self._live_writer().next_id - 1
+
     async def create_execution(
         self,
         queued: ExecutionQueued,

@@ -164,6 +164,10 @@ class Writer:
     def position(self) -> int:
         return self._position
 
+    @property
+    def next_id(self) -> int:
+        return self._next_id
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="execstore-writer")
 

@@ -168,3 +168,14 @@ async def test_raw_field_that_is_not_json_is_refused(store: EventStore) -> None:
         await store.append(execution_id, [ExecutionCancelRequested(), broken])
     assert refused.value.field == "events[1].data"
     assert store.head == 2
+
+
+async def test_last_execution_id_counts_committed_creates(store: EventStore) -> None:
+    assert store.last_execution_id == 0
+    first = await store.create_execution(ExecutionQueued(workflow_id="wf"))
+    second = await store.create_execution(ExecutionQueued(workflow_id="wf"))
+    assert (first.execution_id, second.execution_id) == (1, 2)
+    assert store.last_execution_id == 2
+    await store.create_execution(ExecutionQueued(workflow_id="wf", external_id="x"))
+    await store.create_execution(ExecutionQueued(workflow_id="wf", external_id="x"))
+    assert store.last_execution_id == 3  # a known external id creates nothing
