@@ -4,6 +4,7 @@ embedded callers: the list and count (``queries``), the detail fold and replays.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Final
@@ -11,7 +12,7 @@ from typing import Final
 import aiosqlite
 from msgspec.structs import replace
 
-from eventstore import EventStore, ExecutionNotFound, RecordedEvent
+from eventstore import EventStore, ExecutionNotFound, RecordedEvent, reads
 
 from .detail import fold
 from .queries import (
@@ -35,13 +36,17 @@ class ViewReader:
         async with ViewReader(store) as views:
             page = await views.list(ListFilter(statuses=frozenset({"failed"})))
 
-    The list and count run on a read-only connection of the reader's own, so
-    they never queue behind the store's reads; details fold the store's events.
+    The list and count run on a read-only connection of the reader's own, on
+    aiosqlite's thread, so a scanning filter never blocks the event loop.
+    Details and replays read one execution by its primary key: microseconds of
+    work, done on the caller's thread with a plain connection, because a hop
+    to another thread costs far more than the read under load.
     """
 
     def __init__(self, store: EventStore) -> None:
         self._store = store
         self._conn: aiosqlite.Connection | None = None
+        self._point: sqlite3.Connection | None = None
 
     async def __aenter__(self) -> ViewReader:
         await self.open()
@@ -58,9 +63,13 @@ class ViewReader:
     async def open(self) -> None:
         uri = f"{self._store.path.resolve().as_uri()}?mode=ro"
         self._conn = await aiosqlite.connect(uri, uri=True)
+        self._point = sqlite3.connect(uri, uri=True)
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
+        point, self._point = self._point, None
+        if point is not None:
+            point.close()
         if conn is not None:
             await conn.close()
 
@@ -113,16 +122,27 @@ class ViewReader:
     async def _events(self, execution_id: int, to_version: int | None) -> Sequence[RecordedEvent]:
         if not 0 < execution_id <= INT64[1]:
             raise ExecutionNotFound(execution_id)
-        return await self._store.read_execution(execution_id, 1, to_version)
+        point = self._live_point()
+        below = INT64[1] if to_version is None else min(to_version, INT64[1] - 1) + 1
+        events = reads.execution_events_sync(point, execution_id, below)
+        if not events and not point.execute(_EXISTS, (execution_id,)).fetchall():
+            raise ExecutionNotFound(execution_id)
+        return events
 
     async def _retry_link(self, execution_id: int) -> tuple[int, int, int] | None:
         """The successful retry's id, and the position and recorded time of its
         completion (a completed execution's last event)."""
-        rows = await self._live().execute_fetchall(_RETRY_LINK, (execution_id,))
-        row = next(iter(rows), None)
+        # fetchall: the statement ends here and pins no snapshot for the next read.
+        rows = self._live_point().execute(_RETRY_LINK, (execution_id,)).fetchall()
+        row = rows[0] if rows else None
         if row is None or row[0] is None:
             return None
         return int(row[0]), int(row[1]), int(row[2])
+
+    def _live_point(self) -> sqlite3.Connection:
+        if self._point is None:
+            raise RuntimeError("the ViewReader is not open")
+        return self._point
 
     def _live(self) -> aiosqlite.Connection:
         if self._conn is None:
@@ -130,6 +150,7 @@ class ViewReader:
         return self._conn
 
 
+_EXISTS: Final = "SELECT 1 FROM executions WHERE id = ?"
 _RETRY_LINK: Final = (
     f"SELECT s.retry_success_id, w.position, w.updated_at FROM {TABLE} s"
     f" JOIN {TABLE} w ON w.id = s.retry_success_id WHERE s.id = ?"
