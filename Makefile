@@ -29,6 +29,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.append
+	$(BIN)/python -m benchmarks.views
+	$(BIN)/python -m benchmarks.http
 	$(BIN)/python -m benchmarks.gil_contention
 
 clean:
