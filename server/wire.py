@@ -108,9 +108,8 @@ class Node(msgspec.Struct, frozen=True, kw_only=True):
     attempts: list[Attempt]
 
 
-class Execution(msgspec.Struct, frozen=True, kw_only=True):
-    """The detail view. ``elapsed_ms`` is the run time so far by the server's
-    clock while it runs, and equals ``duration_ms`` once finished."""
+class _Identity(msgspec.Struct, frozen=True, kw_only=True):
+    """What the list and the detail both say first: who the execution is."""
 
     id: int
     uuid: str
@@ -123,6 +122,12 @@ class Execution(msgspec.Struct, frozen=True, kw_only=True):
     display_name: str | None
     test_mode: bool
     team_id: str | None
+
+
+class Execution(_Identity, frozen=True, kw_only=True):
+    """The detail view. ``elapsed_ms`` is the run time so far by the server's
+    clock while it runs, and equals ``duration_ms`` once finished."""
+
     metadata: dict[str, str]
     retry_of: int | None
     retry_success_id: int | None
@@ -158,20 +163,9 @@ class NodeCounts(msgspec.Struct, frozen=True, kw_only=True):
     failed: int
 
 
-class Summary(msgspec.Struct, frozen=True, kw_only=True):
+class Summary(_Identity, frozen=True, kw_only=True):
     """One row of the list."""
 
-    id: int
-    uuid: str
-    external_id: str | None
-    workflow_id: str
-    workflow_name: str | None
-    workflow_version: int | None
-    status: str
-    trigger: str
-    display_name: str | None
-    test_mode: bool
-    team_id: str | None
     created_at: str
     started_at: str | None
     finished_at: str | None
