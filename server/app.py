@@ -10,11 +10,11 @@ from pathlib import Path
 import msgspec
 from aiohttp import web
 
-from eventstore import EventStore
+from eventstore import EventStore, Subscription
 from projections import SummaryHook, ViewReader
 
 from .auth import ADMIN, Authenticator, new_secret
-from .context import AUTH, MASKER, SETTINGS, STORE, VIEWS, Settings
+from .context import AUTH, MASKER, SETTINGS, STORE, STREAMS, VIEWS, Settings
 from .errors import error_middleware
 from .masking import Masker
 from .openapi import document
@@ -57,7 +57,16 @@ def create_app(
                     on_first_token(secret)
             yield
 
+    async def end_streams(app: web.Application) -> None:
+        # Before the server waits for its handlers: streams finish their last
+        # write and close, instead of being cancelled mid-event.
+        streams: set[Subscription] = app[STREAMS]
+        for subscription in list(streams):
+            subscription.end()
+
+    app[STREAMS] = set[Subscription]()
     app.cleanup_ctx.append(store_context)
+    app.on_shutdown.append(end_streams)
     for endpoint in ENDPOINTS:
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
     return app

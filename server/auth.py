@@ -59,9 +59,17 @@ class Authenticator:
         self._env_digest = None if not env_token else digest(env_token)
         self._known: dict[bytes, Principal] = {}
 
-    async def principal(self, request: web.Request, scope: Scope) -> Principal:
-        """The caller, if its token carries ``scope``: else 401 or 403."""
+    async def principal(
+        self, request: web.Request, scope: Scope, *, query_token: bool = False
+    ) -> Principal:
+        """The caller, if its token carries ``scope``: else 401 or 403.
+
+        ``query_token`` also takes ``?access_token=``: for event streams only,
+        because a browser's EventSource cannot send an Authorization header.
+        """
         secret = bearer(request)
+        if secret is None and query_token:
+            secret = request.query.get("access_token") or None
         if secret is None:
             raise ApiError(
                 401,

@@ -8,7 +8,7 @@ from typing import Final
 import msgspec
 from aiohttp import web
 
-from eventstore import EventStore
+from eventstore import EventStore, Subscription
 from projections import ViewReader
 
 from .auth import Authenticator
@@ -22,6 +22,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Exports mask the values under these keys, at any depth, in any case.
     masked_keys: tuple[str, ...] = tuple(sorted(DEFAULT_MASKED_KEYS))
     env_token: str | None = None  # accepted as an admin token, never stored
+    heartbeat: float = 15.0  # seconds between comments on a quiet event stream
+    # A stream whose client reads nothing for this long is closed.
+    write_timeout: float = 30.0
+    stream_buffer: int = 10_000  # events a subscriber may lag before it re-reads the file
 
 
 SETTINGS: Final = web.AppKey("settings", Settings)
@@ -29,3 +33,6 @@ STORE: Final = web.AppKey("store", EventStore)
 VIEWS: Final = web.AppKey("views", ViewReader)
 AUTH: Final = web.AppKey("auth", Authenticator)
 MASKER: Final = web.AppKey("masker", Masker)
+# The subscriptions of open event streams, ended first on shutdown so that
+# streams close cleanly instead of being cancelled.
+STREAMS: Final = web.AppKey[set[Subscription]]("streams")

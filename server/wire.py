@@ -20,6 +20,7 @@ from .times import iso_ms, iso_ms_or_none
 
 # Appends carry every type but the first: an execution is created by POST /v1/executions.
 APPEND_TYPES: Final = tuple(name for name in EVENT_TYPES if name != "execution.queued")
+EVENT_TYPE_NAMES: Final = frozenset(EVENT_TYPES)
 # Decoded as any string, so that an unknown type gets its own error code, but documented
 # as the closed set it is.
 _EventType = Annotated[str, msgspec.Meta(extra_json_schema={"enum": list(APPEND_TYPES)})]
@@ -198,6 +199,21 @@ class HistoryEvent(msgspec.Struct, frozen=True, kw_only=True):
     hash: str  # hex SHA-256 of the chain at this row
 
 
+class StreamEvent(HistoryEvent, frozen=True, kw_only=True):
+    """An event on ``/v1/stream``: the audit fields and whose it is."""
+
+    execution_id: int
+    workflow_id: str
+    team_id: str | None
+
+
+class ExecutionStreamEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event on ``/v1/executions/{id}/stream``, with the list row after it."""
+
+    event: HistoryEvent
+    summary: Summary
+
+
 class History(msgspec.Struct, frozen=True, kw_only=True):
     execution_id: int
     events: list[HistoryEvent]
@@ -310,6 +326,32 @@ def summary(row: SummaryRow) -> Summary:
         retry_of=r.retry_of, retry_success_id=r.retry_success_id,
         wait_till=iso_ms_or_none(r.wait_till), cancel_requested=r.cancel_requested,
         version=r.version, updated_at=iso_ms(r.updated_at),
+    )  # fmt: skip
+
+
+def summary_of(detail: ExecutionDetail) -> Summary:
+    """The list row of a folded detail: what a stream sends after each event."""
+    d = detail
+    counts = d.node_counts
+    error = d.error
+    return Summary(
+        id=d.id, uuid=d.uuid, external_id=d.external_id, workflow_id=d.workflow_id,
+        workflow_name=d.workflow_name, workflow_version=d.workflow_version, status=d.status,
+        trigger=d.trigger, display_name=d.display_name, test_mode=d.test_mode,
+        team_id=d.team_id, created_at=iso_ms(d.created_at),
+        started_at=iso_ms_or_none(d.started_at), finished_at=iso_ms_or_none(d.finished_at),
+        duration_ms=d.duration_ms, tokens=d.tokens,
+        nodes=NodeCounts(
+            total=len(d.nodes), running=counts.get("running", 0),
+            completed=counts.get("completed", 0), failed=counts.get("failed", 0),
+        ),
+        steps=d.steps,
+        error=None if error is None else ExecutionErrorOut(
+            code=error.code, message=error.message, node_id=error.node_id
+        ),
+        retry_of=d.retry_of, retry_success_id=d.retry_success_id,
+        wait_till=iso_ms_or_none(d.wait_till), cancel_requested=d.cancel_requested,
+        version=d.version, updated_at=iso_ms(d.last_recorded_at),
     )  # fmt: skip
 
 

@@ -14,7 +14,7 @@ from projections.queries import STATUSES
 from .. import params, wire
 from ..auth import CANCEL, READ, WRITE
 from ..endpoints import Endpoint, Link, Param, Reply, path_id
-from . import executions, export, meta, webhooks
+from . import executions, export, meta, streams, webhooks
 
 _STRING: Final[dict[str, Any]] = {"type": "string"}
 _TIME: Final[dict[str, Any]] = {"type": "string", "format": "date-time"}
@@ -46,6 +46,11 @@ _TO_EXECUTION: Final = tuple(
 _PAGING: Final = (
     Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 100}, "rows, 1..100"),
     Param("cursor", "query", _STRING, "the previous page's next_cursor"),
+)
+
+# EventSource cannot send headers: streams take the token in the query too.
+_ACCESS_TOKEN: Final = Param(
+    "access_token", "query", _STRING, "the bearer token, for clients that cannot send headers"
 )
 
 ENDPOINTS: Final = (
@@ -113,6 +118,37 @@ ENDPOINTS: Final = (
          Reply(202, "cancel requested; the engine confirms it", wire.Execution)),
         params=(path_id(),), body=wire.CancelBody, body_required=False,
         errors=(400, 404, 409, 413),
+    ),
+    Endpoint(
+        "GET", "/v1/executions/{id}/stream", streams.execution_stream,
+        "Live: the detail as event `snapshot`, then each event with the list row after it,"
+        " until a terminal event (server-sent events)", READ,
+        (Reply(200, "text/event-stream; id is the global position", media="text/event-stream",
+               schema={"type": "string"}),),
+        params=(path_id(),
+                Param("from_version", "query", {"type": "integer", "minimum": 1},
+                      "replay from this version instead of the snapshot"),
+                _ACCESS_TOKEN),
+        errors=(400, 404),
+    ),
+    Endpoint(
+        "GET", "/v1/stream", streams.store_stream,
+        "Live: every event after a position, then new ones (server-sent events)", READ,
+        (Reply(200, "text/event-stream; id is the global position", media="text/event-stream",
+               schema={"type": "string"}),),
+        params=(
+            Param("from", "query", {"type": "integer", "minimum": 0},
+                  "start after this position (default 0); Last-Event-ID wins"),
+            Param("workflow_id", "query", {"type": "array", "items": _STRING},
+                  "only these workflows"),
+            Param("execution_id", "query", {"type": "array", "items": {"type": "integer",
+                  "minimum": 1}}, "only these executions"),
+            Param("type", "query", {"type": "array", "items": {"type": "string",
+                  "enum": sorted(wire.EVENT_TYPE_NAMES)}}, "only these event types"),
+            Param("team_id", "query", {"type": "array", "items": _STRING}, "only these teams"),
+            _ACCESS_TOKEN,
+        ),
+        errors=(400,),
     ),
     Endpoint(
         "POST", "/v1/workflows/{workflow_id}/webhook", webhooks.create_webhook,

@@ -49,12 +49,15 @@ class Api:
         data: bytes | None = None,
         params: Any = None,
     ) -> tuple[int, Any]:
-        """The status and the decoded JSON body (the text if it is not JSON)."""
+        """The status and the decoded JSON body (the text if it is not JSON;
+        nothing for an event stream)."""
         async with self.client.request(
             method, path, headers=self.auth(token), json=json, data=data, params=params
         ) as response:
             if response.content_type == "application/json":
                 return response.status, await response.json()
+            if response.content_type == "text/event-stream":
+                return response.status, ""  # a live stream never ends: leave it
             return response.status, await response.text()
 
     async def create(self, token: str = "admin", **fields: Any) -> dict[str, Any]:

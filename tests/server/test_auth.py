@@ -77,6 +77,8 @@ async def send(
     async with api.client.request(method, path, headers=headers, json=json) as response:
         if response.content_type == "application/json":
             return response.status, await response.json(), response.headers
+        if response.content_type == "text/event-stream":
+            return response.status, "", response.headers  # a live stream never ends
         return response.status, await response.text(), response.headers
 
 

@@ -1,0 +1,182 @@
+"""Live streams (server-sent events): one execution, or the whole store.
+
+Both stand on the store's subscriptions: catch up from the file, then live,
+each event once and in order; the SSE ``id`` is the global position, so a
+client that reconnects with ``Last-Event-ID`` resumes right after the last
+event it saw. Writers never wait for a stream (see ``server.sse``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Final
+
+import msgspec
+from aiohttp import web
+from multidict import MultiMapping
+
+from eventstore import RecordedEvent, Subscription, SubscriptionFilter
+from eventstore.events import TERMINAL_TYPES
+from projections import ExecutionDetail, fold_step
+
+from .. import params, wire
+from ..auth import READ, Principal, check_team
+from ..context import SETTINGS, STORE, STREAMS, VIEWS
+from ..errors import ApiError
+from ..sse import ClientGone, EventStream, frame, with_heartbeats
+from .responses import INT64_MAX, caller, execution_id
+
+_encoder: Final = msgspec.json.Encoder()
+STREAM_FILTERS: Final = ("workflow_id", "execution_id", "type", "team_id")
+
+
+async def execution_stream(request: web.Request) -> web.StreamResponse:
+    """The execution's detail as ``snapshot``, then each new event with the
+    list row after it; the stream ends after a terminal event.
+    ``?from_version=N`` replays from version N instead of the snapshot."""
+    who = await caller(request, READ, query_token=True)
+    params.refuse_unknown(request.query, ("from_version", "access_token"))
+    from_version = params.integer(request.query, "from_version", 1, INT64_MAX)
+    target = await execution_id(request, who)
+    views = request.app[VIEWS]
+    detail: ExecutionDetail | None
+    if from_version is None:
+        detail = await views.detail(target)
+    else:
+        # Folded up to the version before, so each replayed event steps it.
+        detail = await views.replay(target, as_of_version=from_version - 1)
+    start = 0 if detail is None else detail.position
+    only_this = SubscriptionFilter(execution_ids=frozenset({target}))
+    stream = await _open(request)
+    async with _subscribed(request, start, only_this) as subscription:
+        try:
+            if from_version is None and detail is not None:
+                snapshot = wire.execution(detail, None)
+                await stream.send(frame("snapshot", _encoder.encode(snapshot), detail.position))
+                if detail.status in _FINISHED:
+                    return await _end(stream)
+            detail = await _follow_execution(request, stream, subscription, detail)
+        except ClientGone:
+            return stream.response
+    return await _end(stream)
+
+
+async def _follow_execution(
+    request: web.Request,
+    stream: EventStream,
+    subscription: Subscription,
+    detail: ExecutionDetail | None,
+) -> ExecutionDetail | None:
+    heartbeat = request.app[SETTINGS].heartbeat
+    async for event in with_heartbeats(subscription, heartbeat):
+        if event is None:
+            await stream.comment("ping")
+            continue
+        detail = fold_step(detail, event)
+        body = wire.ExecutionStreamEvent(
+            event=wire.history_event(event), summary=wire.summary_of(detail)
+        )
+        await stream.send(frame(event.type, _encoder.encode(body), event.position))
+        if event.type in TERMINAL_TYPES:
+            break
+    return detail
+
+
+async def store_stream(request: web.Request) -> web.StreamResponse:
+    """Every event after ``?from=`` or ``Last-Event-ID`` (which wins: it is
+    what a reconnecting client sends), then live; filtered."""
+    who = await caller(request, READ, query_token=True)
+    query = request.query
+    params.refuse_unknown(query, (*STREAM_FILTERS, "from", "access_token"))
+    filter = _stream_filter(query, who)
+    start = _start_position(request)
+    stream = await _open(request)
+    heartbeat = request.app[SETTINGS].heartbeat
+    async with _subscribed(request, start, filter) as subscription:
+        try:
+            async for event in with_heartbeats(subscription, heartbeat):
+                if event is None:
+                    await stream.comment("ping")
+                    continue
+                body = _encoder.encode(_stream_event(event))
+                await stream.send(frame(event.type, body, event.position))
+        except ClientGone:
+            return stream.response
+    return await _end(stream)
+
+
+def _stream_filter(query: MultiMapping[str], who: Principal) -> SubscriptionFilter:
+    teams = frozenset(query.getall("team_id", []))
+    for team in teams:
+        check_team(who, team, "team_id")
+    if who.team_id is not None:
+        teams = frozenset({who.team_id})
+    types = frozenset(query.getall("type", []))
+    if not types <= wire.EVENT_TYPE_NAMES:
+        unknown = sorted(types - wire.EVENT_TYPE_NAMES)[0]
+        raise ApiError(400, "unknown_event_type", f"{unknown!r} is no event type", field="type")
+    ids = frozenset(_positive(value, "execution_id") for value in query.getall("execution_id", []))
+    workflows = frozenset(query.getall("workflow_id", []))
+    return SubscriptionFilter(
+        execution_ids=ids or None,
+        workflow_ids=workflows or None,
+        types=types or None,
+        team_ids=teams or None,
+    )
+
+
+def _start_position(request: web.Request) -> int:
+    last = request.headers.get("Last-Event-ID")
+    if last is not None and last.strip():
+        return _positive(last.strip(), "Last-Event-ID", allow_zero=True)
+    given = params.one(request.query, "from")
+    return 0 if given is None else _positive(given, "from", allow_zero=True)
+
+
+def _positive(text: str, field: str, *, allow_zero: bool = False) -> int:
+    low = 0 if allow_zero else 1
+    if not (text.isascii() and text.isdigit() and len(text) <= 18) or int(text) < low:
+        raise ApiError(400, "invalid_integer", f"must be an integer >= {low}", field=field)
+    return int(text)
+
+
+def _stream_event(event: RecordedEvent) -> wire.StreamEvent:
+    audit = wire.history_event(event)
+    return wire.StreamEvent(
+        **msgspec.structs.asdict(audit),
+        execution_id=event.execution_id,
+        workflow_id=event.workflow_id,
+        team_id=event.team_id,
+    )
+
+
+_FINISHED: Final = frozenset({"completed", "failed", "cancelled", "crashed"})
+
+
+async def _open(request: web.Request) -> EventStream:
+    stream = EventStream(request, write_timeout=request.app[SETTINGS].write_timeout)
+    await stream.open()
+    return stream
+
+
+async def _end(stream: EventStream) -> web.StreamResponse:
+    await stream.close()
+    return stream.response
+
+
+@asynccontextmanager
+async def _subscribed(
+    request: web.Request, start: int, filter: SubscriptionFilter
+) -> AsyncIterator[Subscription]:
+    """A subscription registered with the app, so shutdown can end it cleanly."""
+    streams = request.app[STREAMS]
+    subscription = request.app[STORE].subscribe(
+        start, filter, buffer_size=request.app[SETTINGS].stream_buffer
+    )
+    streams.add(subscription)
+    try:
+        yield subscription
+    finally:
+        streams.discard(subscription)
+        await subscription.aclose()
