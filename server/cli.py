@@ -27,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.port,
             env_token=os.environ.get("EXECSTORE_TOKEN") or None,
             demo_data=args.demo_data,
+            demo_engine=args.demo_engine,
             max_body=args.max_body,
             session_token=args.session_token,
             masked_keys=tuple(args.mask_key) if args.mask_key else None,
@@ -49,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
         "--demo-data",
         action="store_true",
         help="record a few hundred demo executions first, if the file has no events",
+    )
+    serve.add_argument(
+        "--demo-engine",
+        action="store_true",
+        help="run a simulated engine on the executions queued while serving (a webhook's, say)",
     )
     serve.add_argument(
         "--session-token",

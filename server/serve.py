@@ -18,6 +18,7 @@ from .app import create_app
 from .auth import new_secret
 from .context import STORE, Settings
 from .demo import record_demo
+from .demo_engine import engine_context
 
 
 def serve(
@@ -27,6 +28,7 @@ def serve(
     *,
     env_token: str | None,
     demo_data: bool,
+    demo_engine: bool = False,
     max_body: int,
     session_token: bool = False,
     masked_keys: tuple[str, ...] | None = None,
@@ -67,6 +69,8 @@ def serve(
         yield
 
     app.cleanup_ctx.append(demo_and_banner)
+    if demo_engine:  # after the store and the demo data; so stopped before the store closes
+        app.cleanup_ctx.append(engine_context(f"http://{host}:{port}"))
     try:
         web.run_app(app, host=host, port=port, print=None)
     except OSError as refused:  # the port is taken, or the host is not ours
