@@ -11,10 +11,11 @@ import msgspec
 from aiohttp import web
 
 from eventstore import EventStore, Subscription
+from eventstore.recent import RecentlyUsed
 from projections import SummaryHook, ViewReader
 
 from .auth import ADMIN, Authenticator, new_secret
-from .context import AUTH, MASKER, SETTINGS, STORE, STREAMS, VIEWS, Settings
+from .context import AUTH, FRAMES, MASKER, SETTINGS, STORE, STREAMS, VIEWS, Settings
 from .errors import error_middleware
 from .masking import Masker
 from .openapi import document
@@ -65,6 +66,7 @@ def create_app(
             subscription.end()
 
     app[STREAMS] = set[Subscription]()
+    app[FRAMES] = RecentlyUsed[int, bytes](4096)
     app.cleanup_ctx.append(store_context)
     app.on_shutdown.append(end_streams)
     for endpoint in ENDPOINTS:

@@ -9,6 +9,7 @@ import msgspec
 from aiohttp import web
 
 from eventstore import EventStore, Subscription
+from eventstore.recent import RecentlyUsed
 from projections import ViewReader
 
 from .auth import Authenticator
@@ -36,3 +37,5 @@ MASKER: Final = web.AppKey("masker", Masker)
 # The subscriptions of open event streams, ended first on shutdown so that
 # streams close cleanly instead of being cancelled.
 STREAMS: Final = web.AppKey[set[Subscription]]("streams")
+# Messages of /v1/stream by position: each event is encoded once, not once per subscriber.
+FRAMES: Final = web.AppKey[RecentlyUsed[int, bytes]]("frames")

@@ -18,11 +18,12 @@ from multidict import MultiMapping
 
 from eventstore import RecordedEvent, Subscription, SubscriptionFilter
 from eventstore.events import TERMINAL_TYPES
+from eventstore.recent import RecentlyUsed
 from projections import ExecutionDetail, fold_step
 
 from .. import params, wire
 from ..auth import READ, Principal, check_team
-from ..context import SETTINGS, STORE, STREAMS, VIEWS
+from ..context import FRAMES, SETTINGS, STORE, STREAMS, VIEWS
 from ..errors import ApiError
 from ..sse import ClientGone, EventStream, frame, with_heartbeats
 from .responses import INT64_MAX, caller, execution_id
@@ -92,15 +93,14 @@ async def store_stream(request: web.Request) -> web.StreamResponse:
     filter = _stream_filter(query, who)
     start = _start_position(request)
     stream = await _open(request)
-    heartbeat = request.app[SETTINGS].heartbeat
+    heartbeat, frames = request.app[SETTINGS].heartbeat, request.app[FRAMES]
     async with _subscribed(request, start, filter) as subscription:
         try:
             async for event in with_heartbeats(subscription, heartbeat):
                 if event is None:
                     await stream.comment("ping")
                     continue
-                body = _encoder.encode(_stream_event(event))
-                await stream.send(frame(event.type, body, event.position))
+                await stream.send(_store_frame(frames, event))
         except ClientGone:
             return stream.response
     return await _end(stream)
@@ -139,6 +139,15 @@ def _positive(text: str, field: str, *, allow_zero: bool = False) -> int:
     if not (text.isascii() and text.isdigit() and len(text) <= 18) or int(text) < low:
         raise ApiError(400, "invalid_integer", f"must be an integer >= {low}", field=field)
     return int(text)
+
+
+def _store_frame(frames: RecentlyUsed[int, bytes], event: RecordedEvent) -> bytes:
+    """The event's message on /v1/stream, encoded once for every subscriber."""
+    cached = frames.get(event.position)
+    if cached is None:
+        cached = frame(event.type, _encoder.encode(_stream_event(event)), event.position)
+        frames.store(event.position, cached)
+    return cached
 
 
 def _stream_event(event: RecordedEvent) -> wire.StreamEvent:
