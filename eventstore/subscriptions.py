@@ -93,6 +93,7 @@ class Subscription:
         self._closed = False
         self.position = from_position  # of the last event delivered (or skipped by filter)
         self.resyncs = 0  # how often an overflow sent it back to the file
+        self.overflows = 0  # how often its buffer filled while it was not reading
 
     @property
     def buffered(self) -> int:
@@ -106,6 +107,7 @@ class Subscription:
             if matches(event):
                 if len(buffer) >= self._buffer_size:
                     self._overflowed = True
+                    self.overflows += 1
                     buffer.clear()
                     break
                 buffer.append(event)
