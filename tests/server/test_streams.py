@@ -159,3 +159,15 @@ async def test_the_api_fixture_streams_too(api: Api) -> None:
     created = await api.create(events=[event("execution.started")])
     status, _ = await api.call("GET", f"/v1/executions/{created['id']}/stream")
     assert status == 200
+
+
+async def test_another_teams_execution_cannot_be_streamed(live: Live) -> None:
+    theirs = await _running(live.store, team="team-b")
+    token = "es_team_a_only_0123456789"
+    await live.store.add_token(token, frozenset({"executions:read"}), "team-a")
+    path = f"/v1/executions/{theirs}/stream?access_token={token}"
+    async with live.client.get(path) as response:
+        assert response.status == 404
+        assert (await response.json())["error"]["code"] == "not_found"
+    async with live.client.get(f"/v1/executions/{theirs}/stream?from_version=0") as bad:
+        assert bad.status == 401  # no token: refused before anything is looked up
