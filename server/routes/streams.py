@@ -17,9 +17,9 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from eventstore import RecordedEvent, Subscription, SubscriptionFilter
-from eventstore.events import TERMINAL_TYPES
+from eventstore.events import TERMINAL_TYPES, now_us
 from eventstore.recent import RecentlyUsed
-from projections import ExecutionDetail, fold_step
+from projections import ExecutionDetail, elapsed_ms, fold_step
 
 from .. import params, wire
 from ..auth import READ, Principal, check_team
@@ -53,11 +53,11 @@ async def execution_stream(request: web.Request) -> web.StreamResponse:
     async with _subscribed(request, start, only_this) as subscription:
         try:
             if from_version is None and detail is not None:
-                snapshot = wire.execution(detail, None)
+                snapshot = wire.execution(detail, elapsed_ms(detail, now_us()))
                 await stream.send(frame("snapshot", _encoder.encode(snapshot), detail.position))
-                if detail.status in _FINISHED:
-                    return await _end(stream)
-            detail = await _follow_execution(request, stream, subscription, detail)
+            # A finished execution has no event to come, however it was asked for.
+            if detail is None or detail.status not in _FINISHED:
+                await _follow_execution(request, stream, subscription, detail)
         except ClientGone:
             return stream.response
     return await _end(stream)
@@ -68,7 +68,7 @@ async def _follow_execution(
     stream: EventStream,
     subscription: Subscription,
     detail: ExecutionDetail | None,
-) -> ExecutionDetail | None:
+) -> None:
     heartbeat = request.app[SETTINGS].heartbeat
     async for event in with_heartbeats(subscription, heartbeat):
         if event is None:
@@ -80,8 +80,7 @@ async def _follow_execution(
         )
         await stream.send(frame(event.type, _encoder.encode(body), event.position))
         if event.type in TERMINAL_TYPES:
-            break
-    return detail
+            return
 
 
 async def store_stream(request: web.Request) -> web.StreamResponse:

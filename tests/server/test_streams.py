@@ -171,3 +171,13 @@ async def test_another_teams_execution_cannot_be_streamed(live: Live) -> None:
         assert (await response.json())["error"]["code"] == "not_found"
     async with live.client.get(f"/v1/executions/{theirs}/stream?from_version=0") as bad:
         assert bad.status == 401  # no token: refused before anything is looked up
+
+
+async def test_replaying_past_the_end_of_a_finished_execution_ends(live: Live) -> None:
+    target = await _running(live.store)
+    await live.store.append(target, [ExecutionCompleted()])
+    path = f"/v1/executions/{target}/stream?from_version=9"
+    async with live.client.get(path, headers=HEADERS) as response:
+        # Bounded: a stream that waited for events that cannot come would never end.
+        body = await asyncio.wait_for(response.content.read(), 5)
+    assert body == b""
