@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.append
 	$(BIN)/python -m benchmarks.views
 	$(BIN)/python -m benchmarks.http
+	$(BIN)/python -m benchmarks.stream
 	$(BIN)/python -m benchmarks.gil_contention
 
 clean:
