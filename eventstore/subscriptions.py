@@ -91,6 +91,7 @@ class Subscription:
         self._overflowed = False
         self._catching_up = True
         self._closed = False
+        self._any = filter == SubscriptionFilter()
         self.position = from_position  # of the last event delivered (or skipped by filter)
         self.resyncs = 0  # how often an overflow sent it back to the file
         self.overflows = 0  # how often its buffer filled while it was not reading
@@ -103,6 +104,10 @@ class Subscription:
         if self._overflowed or self._closed:
             return
         buffer, matches = self._buffer, self._filter.matches
+        if self._any and len(buffer) + len(events) <= self._buffer_size:
+            buffer.extend(events)  # one C call, not a Python loop per event
+            self._wakeup.set()
+            return
         for event in events:
             if matches(event):
                 if len(buffer) >= self._buffer_size:
@@ -112,6 +117,22 @@ class Subscription:
                     break
                 buffer.append(event)
         self._wakeup.set()
+
+    def ready(self, limit: int) -> list[RecordedEvent]:
+        """Up to ``limit`` events deliverable now, without waiting: none while
+        it must go back to the file (``__anext__`` does that), so a caller can
+        batch what is at hand after each awaited event."""
+        taken: list[RecordedEvent] = []
+        while self._backlog and len(taken) < limit:
+            taken.append(self._deliver(self._backlog.popleft()))
+        if self._backlog or self._catching_up or self._overflowed or self._closed:
+            return taken
+        buffer = self._buffer
+        while buffer and len(taken) < limit:
+            event = buffer.popleft()
+            if event.position > self.position:
+                taken.append(self._deliver(event))
+        return taken
 
     def end(self) -> None:
         self._closed = True

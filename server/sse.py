@@ -49,7 +49,9 @@ class EventStream:
 
     async def send(self, chunk: bytes) -> None:
         try:
-            await asyncio.wait_for(self.response.write(chunk), self._write_timeout)
+            # asyncio.timeout, not wait_for: no task per write on the hot path.
+            async with asyncio.timeout(self._write_timeout):
+                await self.response.write(chunk)
         except (TimeoutError, ConnectionResetError) as gone:
             raise ClientGone() from gone
 

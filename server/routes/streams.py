@@ -29,6 +29,7 @@ from ..sse import ClientGone, EventStream, frame, with_heartbeats
 from .responses import INT64_MAX, caller, execution_id
 
 _encoder: Final = msgspec.json.Encoder()
+_BATCH: Final = 500  # events per write at most, when a stream has fallen behind
 STREAM_FILTERS: Final = ("workflow_id", "execution_id", "type", "team_id")
 
 
@@ -99,7 +100,10 @@ async def store_stream(request: web.Request) -> web.StreamResponse:
                 if event is None:
                     await stream.comment("ping")
                     continue
-                await stream.send(_store_frame(frames, event))
+                # A stream that fell behind catches up in few writes, not one per event.
+                chunk = [_store_frame(frames, event)]
+                chunk += [_store_frame(frames, e) for e in subscription.ready(_BATCH)]
+                await stream.send(b"".join(chunk))
         except ClientGone:
             return stream.response
     return await _end(stream)

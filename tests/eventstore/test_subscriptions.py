@@ -157,3 +157,29 @@ async def test_subscription_from_a_middle_position_and_end_on_close(store: Event
     remaining = [e async for e in subscription]
     assert all(e.position > 6 for e in remaining)
     assert subscription.position <= 14
+
+
+async def test_ready_hands_over_what_is_at_hand_once_and_in_order(store: EventStore) -> None:
+    await record_executions(store, 2)  # 14 events in the file
+    async with store.subscribe(0, buffer_size=100) as subscription:
+        first = await anext(subscription)
+        # Still reading the file: the backlog is at hand, in order, within the limit.
+        backlog = subscription.ready(5)
+        assert [e.position for e in [first, *backlog]] == [1, 2, 3, 4, 5, 6]
+        rest = await collect_until(subscription, 14)
+        assert [e.position for e in rest] == list(range(7, 15))
+        assert subscription.ready(10) == []  # nothing new: no wait, no event
+        await record_executions(store, 1)  # 7 live events, published after commit
+        live = await anext(subscription)
+        assert [live.position, *(e.position for e in subscription.ready(100))] == list(
+            range(15, 22)
+        )
+        assert subscription.ready(100) == []
+
+
+async def test_ready_leaves_an_overflow_to_the_file(store: EventStore) -> None:
+    async with store.subscribe(0, buffer_size=3) as subscription:
+        await record_executions(store, 1)  # the live buffer of 3 overflows
+        assert subscription.ready(100) == []  # still catching up (never read yet)
+        seen = await collect_until(subscription, 7)
+        assert [e.position for e in seen] == list(range(1, 8))
