@@ -16,10 +16,8 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,12 +30,12 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Response, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from .processes import HOST, free_port, ready, stop
+
 pytestmark = pytest.mark.slow
 
-HOST: Final = "127.0.0.1"
 REPO: Final = Path(__file__).resolve().parents[2]
 READY_TIMEOUT: Final = 30.0
-STOP_TIMEOUT: Final = 10.0
 LIVE_TIMEOUT_MS: Final = 15_000
 # Playwright already passes --headless, --no-sandbox (which root needs) and the
 # flags that keep Chromium from calling home; no GPU here, and no QUIC through
@@ -78,34 +76,6 @@ def _chromium() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _ready(process: subprocess.Popen[bytes], base: str) -> bool:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{base}/v1/health", timeout=2):
-                return True
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.05)
-    return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()  # ours, by its PID; aiohttp stops gracefully on SIGTERM
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def token() -> str:
     return f"es_browser_{secrets.token_urlsafe(24)}"
@@ -118,7 +88,7 @@ def server(tmp_path: Path, token: str) -> Iterator[str]:
     log = tmp_path / "server.log"
     # A port picked here may be taken before the server binds it: try another.
     for _ in range(3):
-        port = _free_port()
+        port = free_port()
         command = [sys.executable, "-m", "server.cli", "serve", "--host", HOST]
         command += ["--port", str(port), "--db", str(tmp_path / f"{port}.db")]
         # A file, not a pipe: nothing has to drain it while the browser runs.
@@ -126,11 +96,11 @@ def server(tmp_path: Path, token: str) -> Iterator[str]:
             process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
         base = f"http://{HOST}:{port}"
         try:
-            if _ready(process, base):
+            if ready(process, base, READY_TIMEOUT):
                 yield base
                 return
         finally:
-            _stop(process)
+            stop(process)
     pytest.fail(f"the server did not start:\n{log.read_text(errors='replace')[-3000:]}")
 
 

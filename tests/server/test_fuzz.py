@@ -16,10 +16,8 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -31,14 +29,14 @@ import pytest
 from projections.queries import STATUSES
 from server.routes import ENDPOINTS
 
-HOST: Final = "127.0.0.1"
+from .processes import HOST, free_port, ready, stop
+
 REPO: Final = Path(__file__).resolve().parents[2]
 EXAMPLES: Final = 25  # per operation and phase; about 25 s on two cores
 SEED: Final = 20261122
 STREAMS: Final = r"/stream$"
 FUZZ_TIMEOUT: Final = 240.0
 READY_TIMEOUT: Final = 30.0
-STOP_TIMEOUT: Final = 10.0
 CHECKS: Final = (
     "not_a_server_error",
     "status_code_conformance",
@@ -56,34 +54,6 @@ CHECKS: Final = (
 # cursor this list never issued; an event's data, which depends on its type).
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _ready(process: subprocess.Popen[bytes], base: str) -> bool:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{base}/v1/health", timeout=2):
-                return True
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.05)
-    return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()  # aiohttp stops gracefully on SIGTERM
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """The base URL of a server with demo data, and its admin token."""
@@ -92,7 +62,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     log = tmp_path / "server.log"
     # A port picked here may be taken before the server binds it: try another.
     for _ in range(3):
-        port = _free_port()
+        port = free_port()
         db = tmp_path / f"fuzz-{port}.db"
         command = [sys.executable, "-m", "server.cli", "serve", "--db", str(db)]
         command += ["--host", HOST, "--port", str(port), "--demo-data"]
@@ -100,11 +70,11 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
             process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
         base = f"http://{HOST}:{port}"
         try:
-            if _ready(process, base):
+            if ready(process, base, READY_TIMEOUT):
                 yield base, token
                 return
         finally:
-            _stop(process)
+            stop(process)
     pytest.fail(f"the server did not start:\n{log.read_text(errors='replace')[-3000:]}")
 
 

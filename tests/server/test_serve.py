@@ -15,14 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from .processes import free_port
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _serve(
@@ -72,7 +67,7 @@ def _stop(process: subprocess.Popen[str]) -> str:
 
 
 def test_first_start_prints_one_admin_token_and_later_starts_do_not(tmp_path: Path) -> None:
-    db, port = tmp_path / "e.db", _free_port()
+    db, port = tmp_path / "e.db", free_port()
     first = _serve(db, port, "--demo-data")
     try:
         _wait_up(first, port)
@@ -95,7 +90,7 @@ def test_first_start_prints_one_admin_token_and_later_starts_do_not(tmp_path: Pa
 
 
 def test_the_environment_token_is_admin_and_nothing_is_minted(tmp_path: Path) -> None:
-    db, port = tmp_path / "e.db", _free_port()
+    db, port = tmp_path / "e.db", free_port()
     process = _serve(db, port, env={"EXECSTORE_TOKEN": "root-secret-for-this-test"})
     try:
         _wait_up(process, port)
