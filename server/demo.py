@@ -40,7 +40,7 @@ from eventstore import (
 )
 
 
-class _Node(NamedTuple):
+class Node(NamedTuple):
     id: str
     name: str
     type: str  # "llm", "http" or "code"
@@ -57,7 +57,7 @@ class _Workflow(NamedTuple):
     label: str  # display name; formatted with n and day
     key: str  # name of the input field that carries n
     wait: str  # why its executions wait
-    nodes: tuple[_Node, ...]
+    nodes: tuple[Node, ...]
 
 
 # A table, since it is data to read and edit. Per workflow, a block of:
@@ -115,7 +115,7 @@ def _parse(catalogue: str) -> tuple[_Workflow, ...]:
     for block in catalogue.strip().split("\n\n"):
         rows = [[field.strip() for field in line.split("|")] for line in block.splitlines()]
         (ident, name, version, team, triggers), (label, key, wait), *nodes = rows
-        steps = tuple(_Node(*node) for node in nodes)
+        steps = tuple(Node(*node) for node in nodes)
         workflows.append(
             _Workflow(
                 ident, name, int(version), team, tuple(triggers.split()), label, key, wait, steps
@@ -124,7 +124,7 @@ def _parse(catalogue: str) -> tuple[_Workflow, ...]:
     return tuple(workflows)
 
 
-_WORKFLOWS: Final = _parse(_CATALOGUE)
+WORKFLOWS: Final = _parse(_CATALOGUE)
 
 # USD per million prompt and completion tokens.
 _PRICES: Final = {
@@ -219,7 +219,7 @@ async def _create(store: EventStore, plan: _Plan, ids: dict[int, int]) -> Create
 def _plan_all(rng: random.Random, count: int, now: int, seed: int) -> list[_Plan]:
     plans: list[_Plan] = []
     while len(plans) < count:
-        workflow = rng.choice(_WORKFLOWS)
+        workflow = rng.choice(WORKFLOWS)
         outcome = rng.choices(list(_OUTCOMES), list(_OUTCOMES.values()))[0]
         if outcome == "retried" and len(plans) + 2 > count:
             outcome = "failed"
@@ -326,31 +326,31 @@ def _wait_and_resume(timeline: _Timeline, reason: str) -> None:
     timeline.add(ExecutionResumed(), wait_ms + rng.uniform(50, 2000))
 
 
-def _interrupt(timeline: _Timeline, node: _Node, outcome: str) -> None:
+def _interrupt(timeline: _Timeline, node: Node, outcome: str) -> None:
     """Start ``node`` and leave it running, lose its worker, or cancel around it."""
     rng = timeline.rng
-    timeline.add(_node_started(rng, node, 1), rng.uniform(1, 40))
+    timeline.add(node_started(rng, node, 1), rng.uniform(1, 40))
     if outcome == "crashed":  # noticed when the worker's heartbeat times out
         timeline.add(ExecutionCrashed(reason="worker heartbeat lost"), rng.uniform(30e3, 300e3))
     elif outcome == "cancel_running":  # the worker lets the node finish, then stops
         by, reason = rng.choice(_USERS), "Started by mistake"
         timeline.add(ExecutionCancelRequested(by=by, reason=reason), rng.uniform(100, 5000))
-        timeline.add(_node_completed(rng, node, 1), _duration_ms(rng, node))
+        timeline.add(node_completed(rng, node, 1), _duration_ms(rng, node))
         timeline.add(ExecutionCancelled(), rng.uniform(5, 200))
 
 
-def _run_nodes(timeline: _Timeline, nodes: tuple[_Node, ...], flaky: bool) -> None:
+def _run_nodes(timeline: _Timeline, nodes: tuple[Node, ...], flaky: bool) -> None:
     for node in nodes:
         attempt = 1
         if flaky and timeline.rng.random() < 0.03:  # a transient failure the engine retries
-            _attempt(timeline, node, 1, _error(timeline.rng, node), will_retry=True)
+            _attempt(timeline, node, 1, error_info(timeline.rng, node), will_retry=True)
             attempt = 2
         _attempt(timeline, node, attempt)
 
 
-def _fail(timeline: _Timeline, node: _Node) -> None:
+def _fail(timeline: _Timeline, node: Node) -> None:
     rng = timeline.rng
-    error = _error(rng, node)
+    error = error_info(rng, node)
     attempts = 2 if rng.random() < 0.4 else 1
     for attempt in range(1, attempts + 1):
         _attempt(timeline, node, attempt, error, will_retry=attempt < attempts)
@@ -360,7 +360,7 @@ def _fail(timeline: _Timeline, node: _Node) -> None:
 
 def _attempt(
     timeline: _Timeline,
-    node: _Node,
+    node: Node,
     attempt: int,
     error: ErrorInfo | None = None,
     *,
@@ -369,27 +369,27 @@ def _attempt(
     rng = timeline.rng
     # A second attempt waits out the engine's back-off first.
     pause = rng.uniform(1, 40) if attempt == 1 else rng.uniform(1e3, 1e4)
-    timeline.add(_node_started(rng, node, attempt), pause)
+    timeline.add(node_started(rng, node, attempt), pause)
     ended: EventData
     if error is None:
-        ended = _node_completed(rng, node, attempt)
+        ended = node_completed(rng, node, attempt)
     else:
         ended = NodeFailed(node_id=node.id, attempt=attempt, error=error, will_retry=will_retry)
     timeline.add(ended, _duration_ms(rng, node))
 
 
-def _error(rng: random.Random, node: _Node) -> ErrorInfo:
+def error_info(rng: random.Random, node: Node) -> ErrorInfo:
     code, message = rng.choice(_ERRORS[node.type])
     return ErrorInfo(code=code, message=message)
 
 
-def _duration_ms(rng: random.Random, node: _Node) -> float:
+def _duration_ms(rng: random.Random, node: Node) -> float:
     # Log-uniform: most runs are quick and a few slow, as real latencies are.
     low, high = _DURATION_MS[node.type]
     return math.exp(rng.uniform(math.log(low), math.log(high)))
 
 
-def _node_started(rng: random.Random, node: _Node, attempt: int) -> NodeStarted:
+def node_started(rng: random.Random, node: Node, attempt: int) -> NodeStarted:
     value: dict[str, Any]
     if node.type == "llm":
         value = {"model": node.target, "temperature": 0.2, "prompt_chars": rng.randint(300, 9000)}
@@ -409,7 +409,7 @@ def _node_started(rng: random.Random, node: _Node, attempt: int) -> NodeStarted:
     )
 
 
-def _node_completed(rng: random.Random, node: _Node, attempt: int) -> NodeCompleted:
+def node_completed(rng: random.Random, node: Node, attempt: int) -> NodeCompleted:
     if node.type != "llm":
         result = (
             {"status": 200, "result": node.out} if node.type == "http" else {"result": node.out}

@@ -54,7 +54,7 @@ from .context import STORE
 
 # The catalogue and the node payloads are the historical demo's, so live runs
 # look like the executions already in the list.
-from .demo import _WORKFLOWS, _error, _Node, _node_completed, _node_started
+from .demo import WORKFLOWS, Node, error_info, node_completed, node_started
 
 WORKER: Final = "demo-engine"
 _CANCEL_REQUESTED: Final = "execution.cancel_requested"
@@ -81,8 +81,8 @@ def plan_run(rng: random.Random, workflow_id: str) -> list[Step]:
     A catalogue workflow runs its own nodes; any other workflow id (a webhook
     for "wf-1") borrows a catalogue workflow's.
     """
-    drawn = rng.choice(_WORKFLOWS)
-    workflow = next((known for known in _WORKFLOWS if known.id == workflow_id), drawn)
+    drawn = rng.choice(WORKFLOWS)
+    workflow = next((known for known in WORKFLOWS if known.id == workflow_id), drawn)
     nodes = workflow.nodes[: rng.randint(2, min(4, len(workflow.nodes)))]
     failing = rng.randrange(1, len(nodes)) if rng.random() < _FAIL_RATE else None
     retried = rng.randrange(len(nodes)) if rng.random() < _RETRY_RATE else None
@@ -104,17 +104,17 @@ def plan_run(rng: random.Random, workflow_id: str) -> list[Step]:
     return steps
 
 
-def _attempts(rng: random.Random, node: _Node, *, retry: bool, fail: bool) -> list[Step]:
+def _attempts(rng: random.Random, node: Node, *, retry: bool, fail: bool) -> list[Step]:
     steps = []
-    error = _error(rng, node)
+    error = error_info(rng, node)
     attempts = 2 if retry else 1
     for attempt in range(1, attempts + 1):
         last = attempt == attempts
         # A second attempt waits out the engine's back-off first.
         gap = rng.uniform(0.2, 0.6) if attempt == 1 else rng.uniform(1.0, 2.0)
-        steps.append(Step(gap, _node_started(rng, node, attempt)))
+        steps.append(Step(gap, node_started(rng, node, attempt)))
         ended: EventData = (
-            _node_completed(rng, node, attempt)
+            node_completed(rng, node, attempt)
             if last and not fail
             else NodeFailed(node_id=node.id, attempt=attempt, error=error, will_retry=not last)
         )
