@@ -27,6 +27,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A stream whose client reads nothing for this long is closed.
     write_timeout: float = 30.0
     stream_buffer: int = 10_000  # events a subscriber may lag before it re-reads the file
+    # The snake dialect prints times at this offset from UTC, as its clients expect.
+    snake_utc_offset: str = "+09:00"
 
 
 SETTINGS: Final = web.AppKey("settings", Settings)

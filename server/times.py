@@ -57,3 +57,42 @@ def parse_iso(text: str) -> int:
     if not MIN_US <= us <= MAX_US:
         raise ValueError("must fall within the years 1 to 9999 in UTC")
     return us
+
+
+def utc_offset(text: str) -> timedelta:
+    """The offset ``+09:00`` (or ``-05:30``, ``+00:00``) names. Raises ``ValueError``.
+
+    Exactly ``±HH:MM``, as a dialect prints it: a setting that would print
+    something else is refused when the app is built, not at the first request.
+    """
+    sign, hours, colon, minutes = text[:1], text[1:3], text[3:4], text[4:]
+    if (
+        len(text) != 6
+        or sign not in "+-"
+        or colon != ":"
+        or not (hours + minutes).isascii()
+        or not (hours + minutes).isdigit()
+        or int(hours) > 23
+        or int(minutes) > 59
+    ):
+        raise ValueError(f"expected a UTC offset such as +09:00, not {text!r}")
+    offset = timedelta(hours=int(hours), minutes=int(minutes))
+    return -offset if sign == "-" else offset
+
+
+def iso_seconds_at(us: int, offset: timedelta) -> str:
+    """``2026-05-07T10:00:00+09:00``: the local time at ``offset``, in whole
+    seconds truncated toward the past, as the seed dialects print times.
+
+    The local time is kept within years 1..9999 (see ``iso_ms``), so an
+    extreme clock shifted by the offset still prints rather than failing.
+    """
+    step = 1_000_000
+    local = min(max(us + offset // timedelta(microseconds=1), MIN_US), MAX_US)
+    m = _EPOCH + timedelta(microseconds=local - local % step)
+    minutes = int(abs(offset) // timedelta(minutes=1))
+    sign = "-" if offset < timedelta(0) else "+"
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    )

@@ -102,7 +102,12 @@ async def concrete(api: Api, endpoint: Endpoint, token: str = "admin") -> str:
 
 def test_the_matrix_covers_every_served_route_and_every_scope() -> None:
     routes = create_app(":memory:").router.routes()
-    served = {(r.method, r.resource.canonical) for r in routes if r.resource is not None}
+    served = {
+        (r.method, r.resource.canonical)
+        for r in routes
+        # Dialects are scoped by their own tests (tests/server/test_dialect_*.py).
+        if r.resource is not None and not r.resource.canonical.startswith("/compat/")
+    }
     assert {(e.method, e.path) for e in ENDPOINTS} == served - {("HEAD", p) for _, p in served}
     assert {e.scope for e in SCOPED} == {"executions:read", "executions:write", "executions:cancel"}
     assert all(lacking(e) and holding(e) for e in SCOPED)

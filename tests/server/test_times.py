@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.times import MAX_US, MIN_US, iso_ms, parse_iso
+from server.times import MAX_US, MIN_US, iso_ms, iso_seconds_at, parse_iso, utc_offset
 
 
 @given(st.integers(MIN_US, MAX_US))
@@ -43,3 +45,30 @@ def test_unclear_or_impossible_times_are_refused(text: str) -> None:
 def test_out_of_range_clocks_print_at_the_nearest_end() -> None:
     assert iso_ms(2**63 - 1) == "9999-12-31T23:59:59.999Z"
     assert iso_ms(-(2**63)) == "0001-01-01T00:00:00.000Z"
+
+
+@pytest.mark.parametrize(
+    ("us", "offset", "expected"),
+    [
+        (0, "+09:00", "1970-01-01T09:00:00+09:00"),
+        (999_999, "+00:00", "1970-01-01T00:00:00+00:00"),
+        (-1, "+00:00", "1969-12-31T23:59:59+00:00"),
+        (0, "-05:30", "1969-12-31T18:30:00-05:30"),
+        (MIN_US, "-23:59", "0001-01-01T00:00:00-23:59"),
+        (MAX_US, "+23:59", "9999-12-31T23:59:59+23:59"),
+    ],
+)
+def test_times_print_at_an_offset_in_whole_seconds(us: int, offset: str, expected: str) -> None:
+    assert iso_seconds_at(us, utc_offset(offset)) == expected
+
+
+@given(st.integers(MIN_US + 86_400_000_000, MAX_US - 86_400_000_000), st.integers(-1439, 1439))
+def test_an_offset_time_parses_back_to_its_second(us: int, minutes: int) -> None:
+    text = iso_seconds_at(us, timedelta(minutes=minutes))
+    assert parse_iso(text) == us - us % 1_000_000
+
+
+@pytest.mark.parametrize("text", ["", "Z", "09:00", "+9:00", "+09:60", "+24:00", "+0900", "+٠٩:00"])
+def test_unclear_offsets_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="offset"):
+        utc_offset(text)
