@@ -17,7 +17,7 @@ from eventstore import EventData, ExecutionQueued, ExecutionWaiting, NewEvent
 from eventstore.events import EVENT_TYPES
 
 from .errors import ApiError, from_decode
-from .times import parse_iso
+from .params import parse_time
 from .wire import APPEND_TYPES, AppendBody, CancelBody, CreateBody, EventIn
 
 T = TypeVar("T")
@@ -97,11 +97,11 @@ def _new_event(event: EventIn, field: str) -> NewEvent:
     if isinstance(data, _WaitingIn):
         if data.type not in (None, "execution.waiting"):
             raise ApiError(400, "invalid_field", "does not match type", field=f"{field}.data.type")
-        till = wire_time(data.wait_till, f"{field}.data.wait_till")
+        till = parse_time(data.wait_till, f"{field}.data.wait_till")
         data = ExecutionWaiting(reason=data.reason, wait_till=till)
     else:
         data = _plain(data)
-    occurred_at = wire_time(event.occurred_at, f"{field}.occurred_at")
+    occurred_at = parse_time(event.occurred_at, f"{field}.occurred_at")
     return NewEvent(data=data, event_id=event.event_id, occurred_at=occurred_at)
 
 
@@ -109,15 +109,6 @@ def _plain(strict: Any) -> EventData:
     base: type[EventData] = type(strict).__mro__[1]
     plain: EventData = base(**msgspec.structs.asdict(strict))
     return plain
-
-
-def wire_time(value: str | None, field: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_iso(value)
-    except ValueError as error:
-        raise ApiError(400, "invalid_time", str(error), field=field) from None
 
 
 def queued_event(body: CreateBody, team_id: str | None) -> ExecutionQueued:

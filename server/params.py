@@ -102,28 +102,35 @@ def boolean(query: MultiMapping[str], name: str) -> bool | None:
 
 
 def time_param(query: MultiMapping[str], name: str) -> int | None:
-    value = one(query, name)
+    return parse_time(one(query, name), name)
+
+
+def parse_time(value: str | None, field: str) -> int | None:
+    """A wire time (query, header or body) in microseconds; 400 naming ``field``."""
     if value is None:
         return None
     try:
         return parse_iso(value)
     except ValueError as error:
-        raise ApiError(400, "invalid_time", str(error), field=name) from None
+        raise ApiError(400, "invalid_time", str(error), field=field) from None
 
 
 def integer(
     query: MultiMapping[str], name: str, low: int = INT64[0], high: int = INT64[1]
 ) -> int | None:
     value = one(query, name)
-    if value is None:
-        return None
+    return None if value is None else parse_integer(value, name, low, high)
+
+
+def parse_integer(value: str, field: str, low: int = INT64[0], high: int = INT64[1]) -> int:
+    """Plain decimal digits within ``low..high``; 400 naming ``field``."""
     # int() would accept " 7", "7_000" and 4,300 digits; a parameter is plain digits.
     digits = value[1:] if value.startswith("-") else value
     if not digits.isdigit() or not digits.isascii() or len(digits) > 19:
-        raise ApiError(400, "invalid_integer", "must be an integer", field=name)
+        raise ApiError(400, "invalid_integer", "must be an integer", field=field)
     number = int(value)
     if not low <= number <= high:
-        raise ApiError(400, "invalid_range", f"must be {low} to {high}", field=name)
+        raise ApiError(400, "invalid_range", f"must be {low} to {high}", field=field)
     return number
 
 

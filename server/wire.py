@@ -12,7 +12,7 @@ import msgspec
 from eventstore import RecordedEvent
 from eventstore.events import EVENT_TYPES, Int64
 from projections import ExecutionDetail, SummaryRow
-from projections.views import AttemptDetail, NodeDetail, UsageDetail
+from projections.views import AttemptDetail, ExecutionError, NodeDetail, UsageDetail
 
 from .times import iso_ms, iso_ms_or_none
 
@@ -269,14 +269,18 @@ def execution(detail: ExecutionDetail, elapsed_ms: int | None) -> Execution:
         elapsed_ms=elapsed_ms, input=d.input, output=d.output, tokens=d.tokens,
         usage=usage(d.usage), node_counts=d.node_counts, steps=d.steps,
         nodes=[_node(n) for n in d.nodes],
-        error=None if error is None else ExecutionErrorOut(
-            code=error.code, message=error.message, node_id=error.node_id
-        ),
+        error=_error_out(error),
         wait_reason=d.wait_reason, wait_till=iso_ms_or_none(d.wait_till),
         cancel_requested=d.cancel_requested, cancel_by=d.cancel_by,
         cancel_reason=d.cancel_reason, crash_reason=d.crash_reason, version=d.version,
         position=d.position, updated_at=iso_ms(d.last_recorded_at),
     )  # fmt: skip
+
+
+def _error_out(error: ExecutionError | None) -> ExecutionErrorOut | None:
+    if error is None:
+        return None
+    return ExecutionErrorOut(code=error.code, message=error.message, node_id=error.node_id)
 
 
 def _node(node: NodeDetail) -> Node:
@@ -346,9 +350,7 @@ def summary_of(detail: ExecutionDetail) -> Summary:
             completed=counts.get("completed", 0), failed=counts.get("failed", 0),
         ),
         steps=d.steps,
-        error=None if error is None else ExecutionErrorOut(
-            code=error.code, message=error.message, node_id=error.node_id
-        ),
+        error=_error_out(error),
         retry_of=d.retry_of, retry_success_id=d.retry_success_id,
         wait_till=iso_ms_or_none(d.wait_till), cancel_requested=d.cancel_requested,
         version=d.version, updated_at=iso_ms(d.last_recorded_at),

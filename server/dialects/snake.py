@@ -134,14 +134,15 @@ def _error(
     return Error(code=code or "failed", message=message or "", node_id=node)
 
 
-def list_item(row: SummaryRow, offset: timedelta) -> ListItem:
-    def at(us: int | None) -> str | None:
-        return None if us is None else iso_seconds_at(us, offset)
+def _at(us: int | None, offset: timedelta) -> str | None:
+    return None if us is None else iso_seconds_at(us, offset)
 
+
+def list_item(row: SummaryRow, offset: timedelta) -> ListItem:
     return ListItem(
         id=row.id, workflow_id=workflow_id(row.workflow_id), status=STATUS_NAMES[row.status],
-        display_name=row.display_name, started_at=at(row.started_at),
-        completed_at=at(row.finished_at), duration_ms=row.duration_ms,
+        display_name=row.display_name, started_at=_at(row.started_at, offset),
+        completed_at=_at(row.finished_at, offset), duration_ms=row.duration_ms,
         consumed_ai_tokens=row.tokens, is_test_mode=row.test_mode,
         error=_error(row.status, row.error_code, row.error_message, row.error_node_id),
     )  # fmt: skip
@@ -149,25 +150,22 @@ def list_item(row: SummaryRow, offset: timedelta) -> ListItem:
 
 def node_output(node: NodeDetail, offset: timedelta) -> NodeOutput:
     first, last = node.attempts[0], node.attempts[-1]
-    finished = last.finished_at
     return NodeOutput(
         status=NODE_STATUS_NAMES[node.status],
         output=last.output,
         consumed_ai_tokens=node.totals.tokens,
         started_at=iso_seconds_at(first.started_at, offset),
-        completed_at=None if finished is None else iso_seconds_at(finished, offset),
+        completed_at=_at(last.finished_at, offset),
     )
 
 
 def execution(detail: ExecutionDetail, offset: timedelta) -> Execution:
-    def at(us: int | None) -> str | None:
-        return None if us is None else iso_seconds_at(us, offset)
-
     d, error = detail, detail.error or ExecutionError(code="failed")
     message = d.crash_reason if d.status == "crashed" else error.message
     return Execution(
         id=d.id, workflow_id=workflow_id(d.workflow_id), status=STATUS_NAMES[d.status],
-        display_name=d.display_name, started_at=at(d.started_at), completed_at=at(d.finished_at),
+        display_name=d.display_name, started_at=_at(d.started_at, offset),
+        completed_at=_at(d.finished_at, offset),
         duration_ms=d.duration_ms, consumed_ai_tokens=d.tokens, is_test_mode=d.test_mode,
         input_data=d.input,
         node_outputs={n.node_id: node_output(n, offset) for n in d.nodes if n.attempts},
@@ -211,7 +209,7 @@ async def detail(request: web.Request) -> web.Response:
     if not (raw.isascii() and raw.isdigit()):
         raise ApiError(404, "not_found", f"no execution {raw!r}", field="id")
     target = await execution_id(request, who)
-    if target != int(raw):
+    if str(target) != raw:  # also never int() of thousands of digits
         raise ApiError(404, "not_found", f"no execution {raw!r}", field="id")
     found = await request.app[VIEWS].detail(target)
     return json(execution(found, request.app[_OFFSET]))

@@ -12,7 +12,6 @@ from eventstore import (
     EventData,
     ExecutionCancelled,
     ExecutionCancelRequested,
-    ExecutionNotFound,
     VersionConflict,
 )
 from eventstore.events import now_us
@@ -21,9 +20,9 @@ from projections import ExecutionDetail, elapsed_ms
 from .. import params, wire
 from ..auth import CANCEL, READ, WRITE, Principal, check_team
 from ..context import STORE, VIEWS
-from ..decoding import decode_body, new_events, queued_event, wire_time
+from ..decoding import decode_body, new_events, queued_event
 from ..errors import ApiError
-from .responses import INT64_MAX, caller, execution_id, json
+from .responses import INT64_MAX, caller, execution_id, first_event, json
 
 _CANCEL_ATTEMPTS = 5
 
@@ -35,7 +34,7 @@ async def create(request: web.Request) -> web.Response:
     if body.retry_of is not None:
         await _visible(request, who, body.retry_of, "retry_of")
     events = new_events(body.events)
-    occurred_at = wire_time(body.occurred_at, "occurred_at")
+    occurred_at = params.parse_time(body.occurred_at, "occurred_at")
     queued = queued_event(body, body.team_id or who.team_id)
     created = await request.app[STORE].create_execution(queued, events, occurred_at=occurred_at)
     detail = await request.app[VIEWS].detail(created.execution_id)
@@ -136,11 +135,8 @@ async def cancel(request: web.Request) -> web.Response:
 
 
 async def _visible(request: web.Request, who: Principal, target: int, field: str) -> None:
-    try:
-        first = await request.app[STORE].read_execution(target, 1, 1)
-    except ExecutionNotFound:
-        first = []
-    if not first or not who.sees(first[0].team_id):
+    first = await first_event(request.app[STORE], target)
+    if first is None or not who.sees(first.team_id):
         raise ApiError(404, "not_found", f"no execution {target}", field=field)
 
 

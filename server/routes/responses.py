@@ -7,7 +7,7 @@ from typing import Any, Final
 import msgspec
 from aiohttp import web
 
-from eventstore import ExecutionNotFound
+from eventstore import EventStore, ExecutionNotFound, RecordedEvent
 
 from ..auth import Principal, Scope
 from ..context import AUTH, STORE
@@ -34,24 +34,26 @@ async def execution_id(request: web.Request, who: Principal) -> int:
     """
     raw = request.match_info["id"]
     store = request.app[STORE]
-    candidates: list[int] = []
     if raw.isascii() and raw.isdigit() and len(raw) <= 18:
         number = int(raw)
         if who.team_id is None and 0 < number <= store.last_execution_id:
             return number  # ids are dense and permanent: it exists, and all is visible
-        candidates.append(number)
-    for candidate in candidates:
-        try:
-            first = await store.read_execution(candidate, 1, 1)
-        except ExecutionNotFound:
-            continue
-        if who.sees(first[0].team_id):
-            return candidate
-        break
-    else:
-        external = await store.find_external(raw)
-        if external is not None:
-            first = await store.read_execution(external, 1, 1)
-            if who.sees(first[0].team_id):
-                return external
+        first = await first_event(store, number)
+        if first is not None:
+            if who.sees(first.team_id):
+                return number
+            raise ApiError(404, "not_found", f"no execution {raw!r}", field="id")
+    external = await store.find_external(raw)
+    if external is not None:
+        first = await first_event(store, external)
+        if first is not None and who.sees(first.team_id):
+            return external
     raise ApiError(404, "not_found", f"no execution {raw!r}", field="id")
+
+
+async def first_event(store: EventStore, target: int) -> RecordedEvent | None:
+    """The execution's ``execution.queued`` event (it carries the team), or None."""
+    try:
+        return (await store.read_execution(target, 1, 1))[0]
+    except ExecutionNotFound:
+        return None

@@ -18,6 +18,7 @@ from multidict import MultiMapping
 
 from eventstore import RecordedEvent, Subscription, SubscriptionFilter
 from eventstore.events import TERMINAL_TYPES, now_us
+from eventstore.lifecycle import TERMINAL
 from eventstore.recent import RecentlyUsed
 from projections import ExecutionDetail, elapsed_ms, fold_step
 
@@ -57,7 +58,7 @@ async def execution_stream(request: web.Request) -> web.StreamResponse:
                 snapshot = wire.execution(detail, elapsed_ms(detail, now_us()))
                 await stream.send(frame("snapshot", _encoder.encode(snapshot), detail.position))
             # A finished execution has no event to come, however it was asked for.
-            if detail is None or detail.status not in _FINISHED:
+            if detail is None or detail.status not in TERMINAL:
                 await _follow_execution(request, stream, subscription, detail)
         except ClientGone:
             return stream.response
@@ -119,7 +120,9 @@ def _stream_filter(query: MultiMapping[str], who: Principal) -> SubscriptionFilt
     if not types <= wire.EVENT_TYPE_NAMES:
         unknown = sorted(types - wire.EVENT_TYPE_NAMES)[0]
         raise ApiError(400, "unknown_event_type", f"{unknown!r} is no event type", field="type")
-    ids = frozenset(_positive(value, "execution_id") for value in query.getall("execution_id", []))
+    ids = frozenset(
+        params.parse_integer(value, "execution_id", 1) for value in query.getall("execution_id", [])
+    )
     workflows = frozenset(query.getall("workflow_id", []))
     return SubscriptionFilter(
         execution_ids=ids or None,
@@ -132,16 +135,9 @@ def _stream_filter(query: MultiMapping[str], who: Principal) -> SubscriptionFilt
 def _start_position(request: web.Request) -> int:
     last = request.headers.get("Last-Event-ID")
     if last is not None and last.strip():
-        return _positive(last.strip(), "Last-Event-ID", allow_zero=True)
+        return params.parse_integer(last.strip(), "Last-Event-ID", 0)
     given = params.one(request.query, "from")
-    return 0 if given is None else _positive(given, "from", allow_zero=True)
-
-
-def _positive(text: str, field: str, *, allow_zero: bool = False) -> int:
-    low = 0 if allow_zero else 1
-    if not (text.isascii() and text.isdigit() and len(text) <= 18) or int(text) < low:
-        raise ApiError(400, "invalid_integer", f"must be an integer >= {low}", field=field)
-    return int(text)
+    return 0 if given is None else params.parse_integer(given, "from", 0)
 
 
 def _store_frame(frames: RecentlyUsed[int, bytes], event: RecordedEvent) -> bytes:
@@ -161,9 +157,6 @@ def _stream_event(event: RecordedEvent) -> wire.StreamEvent:
         workflow_id=event.workflow_id,
         team_id=event.team_id,
     )
-
-
-_FINISHED: Final = frozenset({"completed", "failed", "cancelled", "crashed"})
 
 
 async def _open(request: web.Request) -> EventStream:
