@@ -16,7 +16,7 @@ from projections import SummaryHook, ViewReader
 
 from .auth import ADMIN, Authenticator, new_secret
 from .context import AUTH, FRAMES, MASKER, SETTINGS, STORE, STREAMS, VIEWS, Settings
-from .dialects import snake
+from .dialects import mount_dialects
 from .errors import error_middleware
 from .masking import Masker
 from .openapi import document
@@ -72,5 +72,5 @@ def create_app(
     app.on_shutdown.append(end_streams)
     for endpoint in ENDPOINTS:
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
-    snake.mount(app)
+    mount_dialects(app, settings.root_dialect)
     return app

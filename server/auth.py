@@ -60,14 +60,23 @@ class Authenticator:
         self._known: dict[bytes, Principal] = {}
 
     async def principal(
-        self, request: web.Request, scope: Scope, *, query_token: bool = False
+        self,
+        request: web.Request,
+        scope: Scope,
+        *,
+        query_token: bool = False,
+        key_header: str | None = None,
     ) -> Principal:
         """The caller, if its token carries ``scope``: else 401 or 403.
 
         ``query_token`` also takes ``?access_token=``: for event streams only,
         because a browser's EventSource cannot send an Authorization header.
+        ``key_header`` also takes the token from that header (a dialect's own,
+        such as n8n's ``X-N8N-API-KEY``).
         """
         secret = bearer(request)
+        if secret is None and key_header is not None:
+            secret = request.headers.get(key_header, "").strip() or None
         if secret is None and query_token:
             secret = request.query.get("access_token") or None
         if secret is None:

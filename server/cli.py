@@ -15,6 +15,7 @@ from eventstore.hashchain import verify_file
 from projections.rebuild import rebuild
 
 from .auth import SCOPES, new_secret
+from .dialects import DIALECTS
 from .serve import serve
 
 
@@ -31,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_body=args.max_body,
             session_token=args.session_token,
             masked_keys=tuple(args.mask_key) if args.mask_key else None,
+            root_dialect=args.root_dialect,
         )
     if args.command == "token":
         return _create_token(Path(args.db), frozenset(args.scope), args.team, args.label)
@@ -66,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         help="a key whose values exports mask (repeatable; replaces the defaults:"
         " password, token, secret, api_key, authorization)",
+    )
+    serve.add_argument(
+        "--root-dialect",
+        choices=sorted(DIALECTS),
+        default=None,
+        help="serve this dialect at the root instead of under /compat/<name>",
     )
     serve.add_argument(
         "--max-body", type=_positive, default=10 * 1024 * 1024, help="request body limit, bytes"

@@ -29,6 +29,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stream_buffer: int = 10_000  # events a subscriber may lag before it re-reads the file
     # The snake dialect prints times at this offset from UTC, as its clients expect.
     snake_utc_offset: str = "+09:00"
+    # The actions dialect prints ``created_at`` in this IANA time zone, as its document does.
+    actions_time_zone: str = "America/New_York"
+    # The dialect (a name in ``server.dialects.DIALECTS``) served at the root
+    # instead of under its prefix, for clients that cannot be given a prefix.
+    root_dialect: str | None = None
 
 
 SETTINGS: Final = web.AppKey("settings", Settings)

@@ -112,26 +112,52 @@ def from_store(exc: Exception) -> ApiError | None:
     return None
 
 
+def as_api_error(exc: Exception) -> ApiError | None:
+    """The answer owed to a refusal, whoever raised it; None for a bug."""
+    match exc:
+        case ApiError():
+            return exc
+        case web.HTTPException() if exc.status >= 400:
+            code = _HTTP_CODES.get(exc.status, f"http_{exc.status}")
+            headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+            return ApiError(exc.status, code, _http_message(exc), headers=headers)
+    return from_store(exc)
+
+
 @web.middleware
 async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as error:
-        return error_response(error)
-    except web.HTTPException as http:
-        if http.status < 400:
-            raise
-        code = _HTTP_CODES.get(http.status, f"http_{http.status}")
-        headers = {k: v for k, v in http.headers.items() if k.lower() == "allow"}
-        return error_response(ApiError(http.status, code, _http_message(http), headers=headers))
     except Exception as exc:
-        known = from_store(exc)
+        known = as_api_error(exc)
         if known is not None:
             return error_response(known)
+        if isinstance(exc, web.HTTPException):
+            raise  # a redirect or another non-error answer
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(ApiError(500, "internal", "an unexpected error; see the log"))
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Render = Callable[[ApiError], web.StreamResponse]
+
+
+def shaped(handler: Handler, render: Render) -> Handler:
+    """``handler`` with its refusals answered in another error shape (a
+    dialect's); bugs still reach the middleware, which logs them."""
+
+    async def with_shape(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            known = as_api_error(exc)
+            if known is None:
+                raise
+            return render(known)
+
+    return with_shape
 
 
 def _http_message(http: web.HTTPException) -> str:

@@ -32,6 +32,7 @@ def serve(
     max_body: int,
     session_token: bool = False,
     masked_keys: tuple[str, ...] | None = None,
+    root_dialect: str | None = None,
 ) -> int:
     printed: list[str] = []
     minted = None
@@ -43,7 +44,7 @@ def serve(
         printed.append(secret)
         print(f"execstore: created the first admin token (shown once): {secret}", flush=True)
 
-    settings = Settings(max_body=max_body, env_token=env_token)
+    settings = Settings(max_body=max_body, env_token=env_token, root_dialect=root_dialect)
     if masked_keys is not None:
         settings = msgspec.structs.replace(settings, masked_keys=masked_keys)
     app = create_app(db, settings, on_first_token=first_token)

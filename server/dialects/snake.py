@@ -224,9 +224,9 @@ ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
 )
 
 
-def mount(app: web.Application) -> None:
-    """Add the routes under ``PREFIX``. A bad ``snake_utc_offset`` setting
+def mount(app: web.Application, prefix: str = PREFIX) -> None:
+    """Add the routes under ``prefix``. A bad ``snake_utc_offset`` setting
     raises ``ValueError`` here, when the app is built."""
     app[_OFFSET] = utc_offset(app[SETTINGS].snake_utc_offset)
     for method, path, handler in ROUTES:
-        app.router.add_route(method, PREFIX + path, handler)
+        app.router.add_route(method, prefix + path, handler)

@@ -17,8 +17,16 @@ _encoder: Final = msgspec.json.Encoder()
 INT64_MAX: Final = 2**63 - 1
 
 
-async def caller(request: web.Request, scope: Scope, *, query_token: bool = False) -> Principal:
-    return await request.app[AUTH].principal(request, scope, query_token=query_token)
+async def caller(
+    request: web.Request,
+    scope: Scope,
+    *,
+    query_token: bool = False,
+    key_header: str | None = None,
+) -> Principal:
+    return await request.app[AUTH].principal(
+        request, scope, query_token=query_token, key_header=key_header
+    )
 
 
 def json(value: Any, status: int = 200) -> web.Response:

@@ -4,6 +4,7 @@ with a token per scope (and one restricted to a team)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,10 +80,16 @@ class Api:
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    async with open_api(tmp_path / "executions.db") as opened:
+        yield opened
+
+
+@asynccontextmanager
+async def open_api(db: Path, settings: Settings | None = None) -> AsyncIterator[Api]:
+    """The app on ``db`` with these settings (a body limit of ``MAX_BODY``
+    unless they say otherwise) and the tokens of ``TOKENS``."""
     first: list[str] = []
-    app = create_app(
-        tmp_path / "executions.db", Settings(max_body=MAX_BODY), on_first_token=first.append
-    )
+    app = create_app(db, settings or Settings(max_body=MAX_BODY), on_first_token=first.append)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         store = app[STORE]
         secrets = {}
