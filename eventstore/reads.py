@@ -90,6 +90,12 @@ async def execution_by_external_id(conn: aiosqlite.Connection, external_id: str)
     return None if row is None else int(row[0])
 
 
+async def execution_by_uuid(conn: aiosqlite.Connection, uuid: str) -> int | None:
+    sql = "SELECT id FROM executions WHERE uuid = ?"
+    row = next(iter(await conn.execute_fetchall(sql, (uuid,))), None)
+    return None if row is None else int(row[0])
+
+
 async def events_after(
     conn: aiosqlite.Connection, position: int, filter: SubscriptionFilter, limit: int
 ) -> list[RecordedEvent]:

@@ -188,6 +188,10 @@ class EventStore:
     async def find_external(self, external_id: str) -> int | None:
         return await reads.execution_by_external_id(self._live_reader(), external_id)
 
+    async def find_uuid(self, uuid: str) -> int | None:
+        """The execution with this UUID (lowercase, as the store generates it), or None."""
+        return await reads.execution_by_uuid(self._live_reader(), uuid)
+
     async def read_all(self, from_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Events with a position after ``from_position``, in order."""
         return await reads.events_after(self._live_reader(), from_position, _ANY, limit)

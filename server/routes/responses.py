@@ -59,6 +59,17 @@ async def execution_id(request: web.Request, who: Principal) -> int:
     raise ApiError(404, "not_found", f"no execution {raw!r}", field="id")
 
 
+async def execution_by_uuid(request: web.Request, who: Principal, text: str) -> int:
+    """The execution whose UUID is ``text`` (any case), if the caller may see it; else 404."""
+    store = request.app[STORE]
+    found = await store.find_uuid(text.lower()) if len(text) <= 64 else None
+    if found is not None:
+        first = await first_event(store, found)
+        if first is not None and who.sees(first.team_id):
+            return found
+    raise ApiError(404, "not_found", f"no execution {text!r}", field="id")
+
+
 async def first_event(store: EventStore, target: int) -> RecordedEvent | None:
     """The execution's ``execution.queued`` event (it carries the team), or None."""
     try:

@@ -27,6 +27,7 @@ CALLS: dict[str, Callable[[EventStore], Awaitable[object]]] = {
     "read_execution": lambda s: s.read_execution(1),
     "read_all": lambda s: s.read_all(),
     "find_external": lambda s: s.find_external("x"),
+    "find_uuid": lambda s: s.find_uuid("x"),
 }
 
 

@@ -59,6 +59,8 @@ async def test_known_external_id_returns_the_existing_execution(store: EventStor
     assert len(await store.read_all()) == 1
     assert await store.find_external("ext-1") == first.execution_id
     assert await store.find_external("ext-2") is None
+    assert await store.find_uuid(first.uuid) == first.execution_id
+    assert await store.find_uuid("ext-1") is None
 
 
 async def test_concurrent_creates_with_one_new_external_id(store: EventStore) -> None:
