@@ -125,6 +125,14 @@ class ExecutionCrashed(_Event, tag="execution.crashed", frozen=True, kw_only=Tru
     reason: str | None = None
 
 
+class ExecutionDeleted(_Event, tag="execution.deleted", frozen=True, kw_only=True):
+    """A soft delete of a finished execution: lists hide it from then on,
+    while its history, detail and replays stay. Nothing may follow it."""
+
+    by: str | None = None
+    reason: str | None = None
+
+
 EventData = (
     ExecutionQueued
     | ExecutionStarted
@@ -138,6 +146,7 @@ EventData = (
     | ExecutionCompleted
     | ExecutionFailed
     | ExecutionCrashed
+    | ExecutionDeleted
 )
 
 EVENT_TYPES: Final[dict[str, type[EventData]]] = {
@@ -155,6 +164,7 @@ EVENT_TYPES: Final[dict[str, type[EventData]]] = {
         ExecutionCompleted,
         ExecutionFailed,
         ExecutionCrashed,
+        ExecutionDeleted,
     )
 }
 

@@ -4,6 +4,13 @@
 | crashed``; cancel from queued, running or waiting; node events only while
 running and consistent with the node's earlier events.
 
+``execution.deleted`` (a soft delete) is allowed once the execution has
+finished, in any terminal status: an execution still under way is cancelled
+first, so that no engine keeps working on a deleted one. After it no event
+at all is accepted, a second delete included (rule ``execution.deleted``):
+the delete is the last word of the history, and a repeated one is a
+mistake the caller should hear about rather than a silent no-op.
+
 This module is pure: the writer keeps one ``Lifecycle`` per execution in
 memory and applies each candidate event to a copy, so a rejected append leaves
 the state it started from untouched.
@@ -21,6 +28,7 @@ from .events import (
     ExecutionCancelRequested,
     ExecutionCompleted,
     ExecutionCrashed,
+    ExecutionDeleted,
     ExecutionFailed,
     ExecutionQueued,
     ExecutionResumed,
@@ -46,10 +54,11 @@ CANCELLABLE: Final = frozenset({QUEUED, RUNNING, WAITING})
 class Lifecycle:
     """What the rules need to know of one execution: status, version, nodes.
 
-    ``nodes`` maps a node id to ``(last attempt, finished)``.
+    ``nodes`` maps a node id to ``(last attempt, finished)``; ``deleted`` is
+    set by ``execution.deleted`` and leaves ``status`` as it was.
     """
 
-    __slots__ = ("nodes", "status", "team_id", "version", "workflow_id")
+    __slots__ = ("deleted", "nodes", "status", "team_id", "version", "workflow_id")
 
     def __init__(
         self,
@@ -58,16 +67,23 @@ class Lifecycle:
         workflow_id: str = "",
         team_id: str | None = None,
         nodes: dict[str, tuple[int, bool]] | None = None,
+        deleted: bool = False,
     ) -> None:
         self.status = status
         self.version = version
         self.workflow_id = workflow_id
         self.team_id = team_id
         self.nodes = nodes if nodes is not None else {}
+        self.deleted = deleted
 
     def copy(self) -> Lifecycle:
         return Lifecycle(
-            self.status, self.version, self.workflow_id, self.team_id, dict(self.nodes)
+            self.status,
+            self.version,
+            self.workflow_id,
+            self.team_id,
+            dict(self.nodes),
+            self.deleted,
         )
 
 
@@ -76,7 +92,9 @@ def apply(state: Lifecycle, data: EventData, index: int = 0) -> None:
     if state.version == 0:
         if type(data) is not ExecutionQueued:
             _broke("execution.queued_first", "the first event must be execution.queued", index)
-    elif state.status in TERMINAL:
+    elif state.deleted:
+        _broke("execution.deleted", "the execution is deleted; nothing may follow", index)
+    elif state.status in TERMINAL and type(data) is not ExecutionDeleted:
         _broke("execution.terminal", f"the execution is already {state.status}", index)
     _HANDLERS[type(data)](state, data, index)
     state.version += 1
@@ -102,6 +120,16 @@ def _transition(
             state.status = to
 
     return handle
+
+
+def _on_deleted(state: Lifecycle, data: ExecutionDeleted, index: int) -> None:
+    if state.status not in TERMINAL:
+        _broke(
+            "execution.delete_requires_finished",
+            f"not allowed while the execution is {state.status}; cancel it first",
+            index,
+        )
+    state.deleted = True
 
 
 def _on_node_started(state: Lifecycle, data: NodeStarted, index: int) -> None:
@@ -130,6 +158,7 @@ _HANDLERS: Final[dict[type[Any], Callable[[Lifecycle, Any, int], None]]] = {
     ),
     ExecutionCancelRequested: _transition(CANCELLABLE, "execution.cancel_requires_active", None),
     ExecutionCancelled: _transition(CANCELLABLE, "execution.cancel_requires_active", CANCELLED),
+    ExecutionDeleted: _on_deleted,
     NodeStarted: _on_node_started,
     NodeCompleted: _on_node_finished,
     NodeFailed: _on_node_finished,

@@ -36,6 +36,7 @@ from eventstore import (
     NodeStarted,
     RecordedEvent,
 )
+from eventstore.events import ExecutionDeleted
 
 from .usage import merge_usage, usage_detail
 from .views import (
@@ -172,6 +173,12 @@ def _on_crashed(
     detail: ExecutionDetail, data: ExecutionCrashed, event: RecordedEvent
 ) -> ExecutionDetail:
     return replace(_finished(detail, "crashed", event), crash_reason=data.reason)
+
+
+def _on_deleted(
+    detail: ExecutionDetail, data: ExecutionDeleted, event: RecordedEvent
+) -> ExecutionDetail:
+    return replace(detail, deleted_at=event.occurred_at)
 
 
 def _finished(
@@ -332,6 +339,7 @@ _HANDLERS: Final[dict[type[Any], _Handler]] = {
     ExecutionCompleted: _on_completed,
     ExecutionFailed: _on_failed,
     ExecutionCrashed: _on_crashed,
+    ExecutionDeleted: _on_deleted,
     NodeStarted: _on_node_started,
     NodeCompleted: _on_node_completed,
     NodeFailed: _on_node_failed,

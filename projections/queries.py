@@ -54,7 +54,8 @@ class ListFilter(msgspec.Struct, frozen=True, kw_only=True):
     never passes a bound on it. ``text`` is a substring of ``display_name``,
     matched case-insensitively for ASCII letters only (SQLite's LIKE folds no
     other case); ``%`` and ``_`` in it are plain characters. Rows without a
-    display name never match a text.
+    display name never match a text. Deleted executions (``execution.deleted``)
+    are left out unless ``include_deleted``.
     """
 
     workflow_id: str | None = None
@@ -70,6 +71,7 @@ class ListFilter(msgspec.Struct, frozen=True, kw_only=True):
     finished_before: int | None = None
     error_code: str | None = None
     text: str | None = None
+    include_deleted: bool = False
 
 
 class SummaryRow(msgspec.Struct, frozen=True):
@@ -106,6 +108,7 @@ class SummaryRow(msgspec.Struct, frozen=True):
     version: int
     position: int
     updated_at: int
+    deleted_at: int | None
     retry_success_id: int | None
 
 
@@ -167,6 +170,26 @@ def list_query(
     return branches + _ORDER + " LIMIT ?", [*merged, limit + 1]
 
 
+async def page_executions(
+    conn: aiosqlite.Connection, filter: ListFilter, *, offset: int, limit: int = DEFAULT_LIMIT
+) -> list[SummaryRow]:
+    """The list's rows ``offset`` to ``offset + limit``, for a dialect whose
+    clients page by number. Unlike the cursor walk, rows created meanwhile
+    shift later pages: the price of page numbers. Raises ``InvalidQuery``."""
+    sql, params = offset_query(filter, offset=offset, limit=limit)
+    return [_to_row(values) for values in await conn.execute_fetchall(sql, params)]
+
+
+def offset_query(filter: ListFilter, *, offset: int, limit: int) -> tuple[str, list[Any]]:
+    """``list_query`` without a cursor, skipping ``offset`` rows: the same
+    filters and order, whatever filters it gains."""
+    if not 0 <= offset <= INT64[1]:
+        raise InvalidQuery("offset", "range", "must be 0 or more")
+    sql, params = list_query(filter, limit=limit)
+    # list_query binds its last "LIMIT ?" to limit + 1 (the look-ahead row); a page takes limit.
+    return sql + " OFFSET ?", [*params[:-1], limit, offset]
+
+
 def count_query(filter: ListFilter) -> tuple[str, list[Any]]:
     where, params = _conditions(filter)
     statuses = sorted(filter.statuses or ())
@@ -183,7 +206,8 @@ def _select(where: list[str]) -> str:
 def _conditions(filter: ListFilter) -> tuple[list[str], list[Any]]:
     """The filter's conditions but the status, with their parameters, validated."""
     _check_statuses(filter.statuses)
-    where: list[str] = []
+    # Every index ends in deleted_at, so this never changes which index serves.
+    where: list[str] = [] if filter.include_deleted else ["deleted_at IS NULL"]
     params: list[Any] = []
     for column, value in (
         ("workflow_id", filter.workflow_id),

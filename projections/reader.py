@@ -22,8 +22,10 @@ from .queries import (
     InvalidQuery,
     ListFilter,
     Page,
+    SummaryRow,
     count_executions,
     list_executions,
+    page_executions,
 )
 from .replay import replay_as_of_time, replay_as_of_version
 from .summary import TABLE
@@ -119,6 +121,13 @@ class ViewReader:
     ) -> Page:
         return await list_executions(self._live(), filter, limit=limit, cursor=cursor)
 
+    async def page(
+        self, filter: ListFilter = NO_FILTER, offset: int = 0, limit: int = DEFAULT_LIMIT
+    ) -> Sequence[SummaryRow]:  # "list" here would name the method above
+        """The list's rows from ``offset`` on, at most ``limit``: page numbers
+        for the dialects that need them (see ``queries.page_executions``)."""
+        return await page_executions(self._live(), filter, offset=offset, limit=limit)
+
     async def _events(self, execution_id: int, to_version: int | None) -> Sequence[RecordedEvent]:
         if not 0 < execution_id <= INT64[1]:
             raise ExecutionNotFound(execution_id)
@@ -131,7 +140,7 @@ class ViewReader:
 
     async def _retry_link(self, execution_id: int) -> tuple[int, int, int] | None:
         """The successful retry's id, and the position and recorded time of its
-        completion (a completed execution's last event)."""
+        completion (its one ``execution.completed`` event)."""
         # fetchall: the statement ends here and pins no snapshot for the next read.
         rows = self._live_point().execute(_RETRY_LINK, (execution_id,)).fetchall()
         row = rows[0] if rows else None
@@ -151,7 +160,10 @@ class ViewReader:
 
 
 _EXISTS: Final = "SELECT 1 FROM executions WHERE id = ?"
+# The completion's own position and time, read off the log: the retry's row
+# moves on past it when the retry is later deleted.
 _RETRY_LINK: Final = (
-    f"SELECT s.retry_success_id, w.position, w.updated_at FROM {TABLE} s"
-    f" JOIN {TABLE} w ON w.id = s.retry_success_id WHERE s.id = ?"
+    f"SELECT s.retry_success_id, e.position, e.recorded_at FROM {TABLE} s"
+    " JOIN events e ON e.execution_id = s.retry_success_id"
+    " AND e.type = 'execution.completed' WHERE s.id = ?"
 )

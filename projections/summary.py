@@ -27,8 +27,8 @@ from .views import ExecutionDetail
 TABLE: Final = "execution_summary"
 CATCH_UP_BATCH: Final = 5000
 
-# (name, SQL type) in row order; ``summary_row`` yields values in this order.
-COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+# The columns the table was created with (migration 1), in row order.
+_FIRST_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("id", "INTEGER PRIMARY KEY"),
     ("uuid", "TEXT NOT NULL"),
     ("external_id", "TEXT"),
@@ -60,14 +60,29 @@ COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("position", "INTEGER NOT NULL"),
     ("updated_at", "INTEGER NOT NULL"),
 )
+# Added by migration 2. Lists leave deleted rows out, so every index ends in it:
+# the index alone still decides, and counts stay covering.
+DELETED_AT: Final = ("deleted_at", "INTEGER")
+# (name, SQL type) in row order; ``summary_row`` yields values in this order.
+COLUMNS: Final[tuple[tuple[str, str], ...]] = (*_FIRST_COLUMNS, DELETED_AT)
 # Set only by other executions' events, so the upsert leaves it alone.
 RETRY_SUCCESS: Final = ("retry_success_id", "INTEGER")
+# The indexes of migration 1 (name -> columns); migration 2 appends deleted_at to each.
+_INDEXED: Final[dict[str, str]] = {
+    f"{TABLE}_created": "created_at, id",
+    f"{TABLE}_status": "status, created_at, id",
+    f"{TABLE}_workflow": "workflow_id, created_at, id",
+    f"{TABLE}_workflow_status": "workflow_id, status, created_at, id",
+    f"{TABLE}_team": "team_id, created_at, id",
+}
 
-# Each migration takes the view tables from version i to i + 1.
+# Each migration takes the view tables from version i to i + 1. A file from
+# before execution.deleted existed holds no such event (that release refused
+# the type), so the column added by migration 2 is rightly NULL in every row.
 MIGRATIONS: Final[tuple[str, ...]] = (
     f"""
     CREATE TABLE {TABLE}(
-        {", ".join(f"{name} {kind}" for name, kind in (*COLUMNS, RETRY_SUCCESS))}
+        {", ".join(f"{name} {kind}" for name, kind in (*_FIRST_COLUMNS, RETRY_SUCCESS))}
     ) STRICT;
     CREATE INDEX {TABLE}_created ON {TABLE}(created_at, id);
     CREATE INDEX {TABLE}_status ON {TABLE}(status, created_at, id);
@@ -75,6 +90,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX {TABLE}_workflow_status ON {TABLE}(workflow_id, status, created_at, id);
     CREATE INDEX {TABLE}_team ON {TABLE}(team_id, created_at, id);
     """,
+    f"ALTER TABLE {TABLE} ADD COLUMN {' '.join(DELETED_AT)};"
+    + "".join(
+        f"DROP INDEX {name}; CREATE INDEX {name} ON {TABLE}({columns}, deleted_at);"
+        for name, columns in _INDEXED.items()
+    ),
 )
 VERSION_TABLE: Final = "projection_versions"
 NAME: Final = "summary"
@@ -102,6 +122,7 @@ def summary_row(detail: ExecutionDetail) -> tuple[Any, ...]:
         detail.steps, error.code if error else None, error.message if error else None,
         error.node_id if error else None, detail.retry_of, detail.wait_till,
         int(detail.cancel_requested), detail.version, detail.position, detail.last_recorded_at,
+        detail.deleted_at,
     )  # fmt: skip
 
 

@@ -31,6 +31,7 @@ from eventstore import (
     NodeStarted,
     RecordedEvent,
 )
+from eventstore.events import ExecutionDeleted
 
 from .detail import ms_between
 from .views import FoldError
@@ -45,7 +46,7 @@ class SummaryFold:
     """
 
     __slots__ = (
-        "cancel_requested", "created_at", "display_name", "duration_ms", "error",
+        "cancel_requested", "created_at", "deleted_at", "display_name", "duration_ms", "error",
         "external_id", "failures", "finished_at", "id", "last_recorded_at", "nodes",
         "position", "retry_of", "started_at", "status", "steps", "team_id", "test_mode",
         "tokens", "trigger", "uuid", "version", "wait_till", "workflow_id", "workflow_name",
@@ -77,6 +78,7 @@ class SummaryFold:
         self.retry_of = data.retry_of
         self.wait_till: int | None = None
         self.cancel_requested = False
+        self.deleted_at: int | None = None
         self.version = event.version
         self.position = event.position
         self.last_recorded_at = event.recorded_at
@@ -131,6 +133,7 @@ def row(acc: SummaryFold) -> tuple[Any, ...]:
         statuses.count("failed"), acc.steps, error[0] if error else None,
         error[1] if error else None, error[2] if error else None, acc.retry_of, acc.wait_till,
         int(acc.cancel_requested), acc.version, acc.position, acc.last_recorded_at,
+        acc.deleted_at,
     )  # fmt: skip
 
 
@@ -182,6 +185,10 @@ def _on_failed(acc: SummaryFold, data: ExecutionFailed, event: RecordedEvent) ->
 
 def _on_crashed(acc: SummaryFold, data: ExecutionCrashed, event: RecordedEvent) -> None:
     _finish(acc, "crashed", event)
+
+
+def _on_deleted(acc: SummaryFold, data: ExecutionDeleted, event: RecordedEvent) -> None:
+    acc.deleted_at = event.occurred_at
 
 
 def _finish(acc: SummaryFold, status: str, event: RecordedEvent) -> None:
@@ -241,6 +248,7 @@ _HANDLERS: Final[dict[type[Any], _Handler]] = {
     ExecutionCompleted: _on_completed,
     ExecutionFailed: _on_failed,
     ExecutionCrashed: _on_crashed,
+    ExecutionDeleted: _on_deleted,
     NodeStarted: _on_node_started,
     NodeCompleted: _on_node_completed,
     NodeFailed: _on_node_failed,

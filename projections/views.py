@@ -118,6 +118,9 @@ class ExecutionDetail(msgspec.Struct, frozen=True, kw_only=True):
     cancel_by: str | None = None
     cancel_reason: str | None = None
     crash_reason: str | None = None
+    # Set by execution.deleted (a soft delete): lists hide the execution from
+    # then on; the detail, replays and history still show it.
+    deleted_at: int | None = None
     version: int
     position: int
     last_recorded_at: int

@@ -69,6 +69,7 @@ def list_filter(query: MultiMapping[str], team_id: str | None) -> ListFilter:
         test_mode=boolean(query, "test_mode"),
         error_code=one(query, "error_code"),
         text=one(query, "q"),
+        include_deleted=False,  # deleted executions stay out of every native list
         **times,
     )
 

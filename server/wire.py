@@ -152,6 +152,7 @@ class Execution(_Identity, frozen=True, kw_only=True):
     cancel_by: str | None
     cancel_reason: str | None
     crash_reason: str | None
+    deleted_at: str | None  # set by execution.deleted: lists hide it from then on
     version: int
     position: int
     updated_at: str
@@ -272,7 +273,8 @@ def execution(detail: ExecutionDetail, elapsed_ms: int | None) -> Execution:
         error=_error_out(error),
         wait_reason=d.wait_reason, wait_till=iso_ms_or_none(d.wait_till),
         cancel_requested=d.cancel_requested, cancel_by=d.cancel_by,
-        cancel_reason=d.cancel_reason, crash_reason=d.crash_reason, version=d.version,
+        cancel_reason=d.cancel_reason, crash_reason=d.crash_reason,
+        deleted_at=iso_ms_or_none(d.deleted_at), version=d.version,
         position=d.position, updated_at=iso_ms(d.last_recorded_at),
     )  # fmt: skip
 

@@ -14,6 +14,7 @@ from eventstore.events import (
     ExecutionCancelRequested,
     ExecutionCompleted,
     ExecutionCrashed,
+    ExecutionDeleted,
     ExecutionFailed,
     ExecutionQueued,
     ExecutionResumed,
@@ -27,7 +28,8 @@ from eventstore.lifecycle import Lifecycle, apply
 
 FRESH = ""  # no event yet: version 0
 TERMINAL = ("completed", "failed", "cancelled", "crashed")
-STATUSES = (FRESH, "queued", "running", "waiting", *TERMINAL)
+DELETED = "deleted"  # a failed execution after execution.deleted: status failed, deleted set
+STATUSES = (FRESH, "queued", "running", "waiting", *TERMINAL, DELETED)
 
 # Node "n" has attempt 1 running and node "m" is new, so every node event below
 # is consistent with the node's history: only the execution status decides.
@@ -41,6 +43,7 @@ EVENTS: dict[str, EventData] = {
     "execution.crashed": ExecutionCrashed(),
     "execution.cancel_requested": ExecutionCancelRequested(),
     "execution.cancelled": ExecutionCancelled(),
+    "execution.deleted": ExecutionDeleted(),
     "node.started": NodeStarted(node_id="m"),
     "node.completed": NodeCompleted(node_id="n"),
     "node.failed": NodeFailed(node_id="n", error=ErrorInfo(code="E")),
@@ -65,6 +68,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("waiting", "execution.crashed"): "crashed",
     ("waiting", "execution.cancel_requested"): "waiting",
     ("waiting", "execution.cancelled"): "cancelled",
+    **{(status, "execution.deleted"): status for status in TERMINAL},
 }
 
 # The rule an event breaks when refused from queued, running or waiting.
@@ -78,6 +82,7 @@ REFUSED_BY: dict[str, str] = {
     "execution.crashed": "execution.crash_requires_running",
     "execution.cancel_requested": "execution.cancel_requires_active",
     "execution.cancelled": "execution.cancel_requires_active",
+    "execution.deleted": "execution.delete_requires_finished",
     "node.started": "node.requires_running",
     "node.completed": "node.requires_running",
     "node.failed": "node.requires_running",
@@ -90,6 +95,8 @@ def expected(status: str, event: str) -> tuple[str, str | None]:
         return ALLOWED[(status, event)], None
     if status == FRESH:
         return status, "execution.queued_first"
+    if status == DELETED:
+        return status, "execution.deleted"
     if status in TERMINAL:
         return status, "execution.terminal"
     return status, REFUSED_BY[event]
@@ -98,7 +105,14 @@ def expected(status: str, event: str) -> tuple[str, str | None]:
 def state_at(status: str) -> Lifecycle:
     if status == FRESH:
         return Lifecycle()
+    if status == DELETED:
+        return Lifecycle("failed", version=5, workflow_id="wf", deleted=True)
     return Lifecycle(status, version=4, workflow_id="wf", nodes={"n": (1, False)})
+
+
+def shown(state: Lifecycle) -> str:
+    """The table's name for ``state``: its status, or ``deleted`` once deleted."""
+    return DELETED if state.deleted else state.status
 
 
 @pytest.mark.parametrize(
@@ -112,12 +126,23 @@ def test_status_table(status: str, event: str) -> None:
     after, rule = expected(status, event)
     if rule is None:
         apply(state, EVENTS[event])
-        assert (state.status, state.version) == (after, version + 1)
+        deleted = event == "execution.deleted"
+        assert (state.status, state.deleted, state.version) == (after, deleted, version + 1)
     else:
         with pytest.raises(RuleViolation) as refused:
             apply(state, EVENTS[event])
         assert refused.value.rule == rule
-        assert (state.status, state.version) == (status, version)
+        assert (shown(state), state.version) == (status, version)
+
+
+def test_a_delete_survives_the_copy_the_writer_makes() -> None:
+    state = Lifecycle("completed", version=3, workflow_id="wf")
+    attempt = state.copy()
+    apply(attempt, ExecutionDeleted(by="alice"))
+    assert (attempt.deleted, attempt.copy().deleted, state.deleted) == (True, True, False)
+    with pytest.raises(RuleViolation) as refused:
+        apply(attempt.copy(), ExecutionDeleted())
+    assert refused.value.rule == "execution.deleted"
 
 
 def test_queued_records_its_owner() -> None:

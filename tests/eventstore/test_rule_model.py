@@ -39,6 +39,7 @@ from eventstore import (
     RuleViolation,
     VersionConflict,
 )
+from eventstore.events import ExecutionDeleted
 
 ACTIVE = ("queued", "running", "waiting")
 MOVES: dict[tuple[str, str], str] = {
@@ -63,10 +64,11 @@ class ModelExecution:
     status: str = "queued"
     events: list[str] = field(default_factory=lambda: ["execution.queued"])
     nodes: dict[str, tuple[int, bool]] = field(default_factory=dict)
+    deleted: bool = False
 
     def accepts(self, batch: list[EventData]) -> ModelExecution | None:
         """The execution after ``batch``, or None if a rule rejects it."""
-        new = ModelExecution(self.status, list(self.events), dict(self.nodes))
+        new = ModelExecution(self.status, list(self.events), dict(self.nodes), self.deleted)
         for data in batch:
             if not new.step(data):
                 return None
@@ -75,6 +77,11 @@ class ModelExecution:
 
     def step(self, data: EventData) -> bool:
         name = tag(data)
+        if self.deleted:
+            return False  # nothing follows a delete, not even another
+        if name == "execution.deleted":
+            self.deleted = self.status in TERMINAL
+            return self.deleted
         if name.startswith("node."):
             return self.status == "running" and self.node_step(data)
         if (self.status, name) not in MOVES:
@@ -106,6 +113,7 @@ ANY_EVENT: list[EventData] = [
     ExecutionCancelRequested(by="user"),
     ExecutionCancelled(by="user"),
     ExecutionQueued(workflow_id="again"),
+    ExecutionDeleted(by="user"),
     *[NodeStarted(node_id=n, attempt=a) for n in "ab" for a in (1, 2, 3)],
     *[NodeCompleted(node_id=n, attempt=a, tokens=3) for n in "ab" for a in (1, 2, 3)],
     *[NodeFailed(node_id=n, attempt=a, error=ErrorInfo(code="N")) for n in "ab" for a in (1, 2)],
@@ -143,12 +151,16 @@ def legal(execution: ModelExecution) -> list[tuple[EventData, float]]:
     for (status, name), to in MOVES.items():
         if status == execution.status:
             moves.append((EXEMPLARS[name], 0.5 if to in TERMINAL or to == status else 3))
+    if execution.status in TERMINAL and not execution.deleted:
+        moves.append((ExecutionDeleted(reason="cleanup"), 1))
     return moves
 
 
 def near_misses(execution: ModelExecution) -> list[EventData]:
-    """Node events that break a rule by one step."""
+    """Node events that break a rule by one step, and a delete too early or too late."""
     misses: list[EventData] = []
+    if execution.deleted or execution.status not in TERMINAL:
+        misses.append(ExecutionDeleted())
     for node, (attempt, done) in execution.nodes.items():
         misses.append(NodeStarted(node_id=node, attempt=attempt + (0 if done else 1)))
         if done:

@@ -5,6 +5,9 @@
 the id decides their order, and ids do not follow ``created_at``. Display names
 hold LIKE wildcards, backslashes, mixed case and non-ASCII letters.
 
+``build`` also deletes (``execution.deleted``) one in ``DELETE_EVERY`` of the
+finished executions, which every list leaves out unless asked to include them.
+
 ``expected`` is the reference the queries are checked against: a Python filter
 and sort over every row of the table.
 """
@@ -35,6 +38,8 @@ from eventstore import (
     NodeFailed,
     NodeStarted,
 )
+from eventstore.events import ExecutionDeleted
+from eventstore.lifecycle import TERMINAL
 from projections import ListFilter, Page, SummaryRow, list_executions
 from projections.queries import ROW_COLUMNS
 from projections.summary import TABLE, SummaryHook
@@ -70,6 +75,7 @@ STATUS_WEIGHTS: Final = {
 }
 SEED: Final = 20260507
 CREATED_SECONDS: Final = 120  # distinct created_at values populate draws from
+DELETE_EVERY: Final = 7
 
 
 def lifecycle(rng: random.Random, status: str, created: int) -> list[tuple[EventData, int]]:
@@ -115,20 +121,30 @@ def draw_queued(rng: random.Random, retry_of: int | None) -> ExecutionQueued:
 
 
 async def populate(
-    store: EventStore, count: int, rng: random.Random, *, base: int = T0, chunk: int = 50
+    store: EventStore,
+    count: int,
+    rng: random.Random,
+    *,
+    base: int = T0,
+    chunk: int = 50,
+    delete: bool = False,
 ) -> list[int]:
     """Record ``count`` executions created within ``CREATED_SECONDS`` after
-    ``base``; return their ids. A few retry earlier failures."""
+    ``base``; return their ids. A few retry earlier failures. With ``delete``,
+    one in ``DELETE_EVERY`` finished executions is deleted (chosen by its
+    position, so the random draws stay those of a run without deletes)."""
     statuses, weights = list(STATUS_WEIGHTS), list(STATUS_WEIGHTS.values())
     ids: list[int] = []
     failed: list[int] = []
     for first in range(0, count, chunk):
         drawn, writes = [], []
-        for _ in range(min(chunk, count - first)):
+        for index in range(first, min(first + chunk, count)):
             status = rng.choices(statuses, weights)[0]
             retry_of = rng.choice(failed) if failed and rng.random() < 0.1 else None
             created = base + rng.randrange(CREATED_SECONDS) * SECOND
             events = [NewEvent(data=d, occurred_at=t) for d, t in lifecycle(rng, status, created)]
+            if delete and status in TERMINAL and index % DELETE_EVERY == 0:
+                events.append(NewEvent(data=ExecutionDeleted(), occurred_at=created + 10**9))
             queued = draw_queued(rng, retry_of)
             drawn.append(status)
             writes.append(store.create_execution(queued, events, occurred_at=created))
@@ -158,6 +174,8 @@ _ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklm
 
 
 def matches(row: SummaryRow, f: ListFilter) -> bool:
+    if row.deleted_at is not None and not f.include_deleted:
+        return False
     equal = (
         (f.workflow_id, row.workflow_id),
         (f.trigger, row.trigger),
@@ -194,7 +212,7 @@ def expected(rows: list[SummaryRow], f: ListFilter) -> list[SummaryRow]:
 
 async def build(path: Path, count: int) -> None:
     async with EventStore(path, hook=SummaryHook(), durability="normal") as store:
-        await populate(store, count, random.Random(SEED))
+        await populate(store, count, random.Random(SEED), delete=True)
 
 
 def read_only(path: Path) -> str:

@@ -50,6 +50,7 @@ from eventstore import (
     VersionConflict,
     json_value,
 )
+from eventstore.events import ExecutionDeleted
 from eventstore.lifecycle import TERMINAL, Lifecycle, apply
 from eventstore.reads import events_after_sync
 from projections import fold
@@ -97,6 +98,8 @@ def legal_moves(rng: random.Random, state: Lifecycle) -> list[tuple[float, Event
         return [(5, ExecutionStarted(worker=rng.choice([None, "w1"]))), *stop]
     if state.status == "waiting":
         return [(3, ExecutionResumed()), (0.3, ExecutionCrashed(reason="lost")), *stop]
+    if state.status in TERMINAL and not state.deleted:
+        return [(1, ExecutionDeleted(by=rng.choice([None, "dpo"]), reason="retention"))]
     if state.status != "running":
         return []
     error = ErrorInfo(code="E", message="m", node_id=rng.choice([None, "a"]))
@@ -137,6 +140,8 @@ def node_moves(
 def refused_event(rng: random.Random, state: Lifecycle) -> EventData:
     """An event the rules refuse in ``state``."""
     candidates: list[EventData] = [NodeCompleted(node_id="never-started")]
+    if state.deleted or state.status not in TERMINAL:
+        candidates.append(ExecutionDeleted())
     if state.status != "waiting":
         candidates.append(ExecutionResumed())
     if state.status != "queued":
@@ -269,8 +274,9 @@ def plan_create(history: History) -> Planned:
 def plan_append(history: History) -> Planned:
     rng, store = history.rng, history.store
     active = [x for x, state in sorted(history.states.items()) if state.status not in TERMINAL]
-    # Mostly executions under way; a few ended ones, whose every append is refused.
-    execution_id = rng.choice(active if active and rng.random() < 0.9 else sorted(history.states))
+    # Mostly executions under way; some ended ones, which may be deleted once and
+    # then refuse every append.
+    execution_id = rng.choice(active if active and rng.random() < 0.85 else sorted(history.states))
     state = history.states[execution_id]
     roll = rng.random()
     if roll < 0.03:

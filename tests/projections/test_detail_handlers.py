@@ -21,7 +21,7 @@ from eventstore import (
     NodeStarted,
     Usage,
 )
-from eventstore.events import EVENT_TYPES
+from eventstore.events import EVENT_TYPES, ExecutionDeleted
 from projections import (
     AttemptDetail,
     ExecutionError,
@@ -113,6 +113,10 @@ HANDLER_TABLE = [
         [Q, S, WAIT], ExecutionCrashed(reason="oom"),
         {**finished("crashed", 4), **UNWAITED, "crash_reason": "oom"},
         id="crashed",
+    ),
+    pytest.param(
+        [Q, S, E_FAILED], ExecutionDeleted(by="dpo", reason="gdpr"), {"deleted_at": t(4)},
+        id="deleted-changes-nothing-else",
     ),
     pytest.param(
         [Q, S], A1, {"nodes": [node_a([attempt(1, 3)])], "node_counts": {"running": 1}, "steps": 1},

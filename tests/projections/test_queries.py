@@ -85,6 +85,11 @@ FILTERS: dict[str, ListFilter] = {
     "trigger_error_finished": ListFilter(
         trigger="api", error_code="LLM_ERROR", finished_after=at(100)
     ),
+    "with_deleted_status": ListFilter(statuses=frozenset({"completed"}), include_deleted=True),
+    "with_deleted_statuses": ListFilter(
+        statuses=frozenset({"failed", "crashed"}), include_deleted=True
+    ),
+    "with_deleted_workflow": ListFilter(workflow_id="wf-a", include_deleted=True),
 }
 
 
@@ -116,6 +121,20 @@ def test_the_data_has_what_the_tests_rely_on(rows: list[SummaryRow]) -> None:
     assert sorted(keys, key=lambda k: k[1]) != sorted(keys)  # ids do not follow created_at
     assert any(row.retry_success_id is not None for row in rows)
     assert len({row.status for row in rows}) == 7
+    deleted = {row.status for row in rows if row.deleted_at is not None}
+    assert deleted == {"completed", "failed", "cancelled", "crashed"}
+
+
+async def test_deleted_executions_are_listed_only_when_asked_for(
+    conn: aiosqlite.Connection, rows: list[SummaryRow]
+) -> None:
+    deleted = {row.id for row in rows if row.deleted_at is not None}
+    listed = {row.id for page in await walk(conn, ListFilter(), 100) for row in page.rows}
+    everything = await walk(conn, ListFilter(include_deleted=True), 100)
+    assert listed == {row.id for row in rows} - deleted
+    assert {row.id for page in everything for row in page.rows} == {row.id for row in rows}
+    assert await count_executions(conn, ListFilter()) == len(rows) - len(deleted)
+    assert await count_executions(conn, ListFilter(include_deleted=True)) == len(rows)
 
 
 async def test_time_bounds_are_inclusive(
@@ -238,6 +257,12 @@ PLANS: list[tuple[str, ListFilter, str]] = [
     ),
     ("team", ListFilter(team_id="team-1"), "execution_summary_team"),
     ("residual", ListFilter(trigger="api", text="x"), "execution_summary_created"),
+    ("with deleted", ListFilter(include_deleted=True), "execution_summary_created"),
+    (
+        "status with deleted",
+        ListFilter(statuses=frozenset({"failed"}), include_deleted=True),
+        "execution_summary_status",
+    ),
 ]
 
 
@@ -275,6 +300,10 @@ def test_several_statuses_merge_ordered_index_searches(db: Path, cursor: str | N
 
 
 def test_counts_use_an_index(db: Path) -> None:
-    for f in (ListFilter(), ListFilter(statuses=frozenset({"failed", "queued"}))):
+    for f in (
+        ListFilter(),
+        ListFilter(statuses=frozenset({"failed", "queued"})),
+        ListFilter(include_deleted=True),
+    ):
         steps = plan(db, *count_query(f))
         assert any("COVERING INDEX" in step for step in steps), steps

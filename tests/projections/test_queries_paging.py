@@ -72,6 +72,7 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "finished_before": times(800),
     "error_code": st.sampled_from(ERROR_CODES),
     "text": st.sampled_from(["refund", "50%", "_", "h_7", "\\", "REPORT", "caf", "o", "zz"]),
+    "include_deleted": st.booleans(),
 }
 
 

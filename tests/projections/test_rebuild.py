@@ -58,6 +58,10 @@ async def check_three_ways(tmp: Path, rng: random.Random) -> None:
     assert {x: from_row(row) for x, row in incremental.items()} == {
         x: from_model(state) for x, state in history.states.items()
     }
+    deleted_at = ROW_NAMES.index("deleted_at")
+    assert {x for x, row in incremental.items() if row[deleted_at] is not None} == {
+        x for x, state in history.states.items() if state.deleted
+    }
 
 
 MODELLED = ("status", "version", "workflow_id", "team_id", "nodes_total", "nodes_running")

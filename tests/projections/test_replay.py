@@ -34,6 +34,7 @@ from eventstore import (
     Usage,
     json_value,
 )
+from eventstore.events import ExecutionDeleted
 from eventstore.lifecycle import Lifecycle, apply
 from projections import (
     ExecutionDetail,
@@ -124,6 +125,12 @@ def draw_history(rng: random.Random) -> list[RecordedEvent]:
         data = rng.choices([m for _, m in moves], [w for w, _ in moves])[0]
         apply(state, data)  # a generator bug fails here, naming the rule
         datas.append(data)
+    if state.status in TERMINAL and rng.random() < 0.3:
+        deleted = ExecutionDeleted(
+            by=rng.choice([None, "alice"]), reason=rng.choice([None, "gdpr"])
+        )
+        apply(state, deleted)
+        datas.append(deleted)
     # Some histories end before their execution does.
     cut = len(datas) if rng.random() < 0.7 else rng.randint(1, len(datas))
     events, occurred, recorded_at, position = [], T0, T0, rng.randint(1, 50)
@@ -189,11 +196,16 @@ def test_invariants_hold_after_every_event(rng: random.Random) -> None:
         assert (detail.duration_ms is None) == unfinished
         assert (detail.finished_at is None) == (state.status not in TERMINAL)
         assert detail.error == (expected_error(datas) if detail.status == "failed" else None)
+        deleted = [e.occurred_at for e in events[:k] if e.type == "execution.deleted"]
+        assert detail.deleted_at == (deleted[0] if deleted else None)
+        assert state.deleted == bool(deleted)
 
 
 def expected_error(datas: list[EventData]) -> ExecutionError | None:
     """The error rule restated over the raw events: as reported, else the last
     node failure whose node did not start again afterwards."""
+    if isinstance(datas[-1], ExecutionDeleted):  # a delete follows the end and changes no error
+        datas = datas[:-1]
     failed = datas[-1]
     assert isinstance(failed, ExecutionFailed)
     if failed.error is not None:
