@@ -14,10 +14,11 @@ from typing import Final
 
 from aiohttp import web
 
-from . import snake
+from . import n8n, snake
 
 Mount = Callable[[web.Application, str], None]
 DIALECTS: Final[Mapping[str, tuple[str, Mount]]] = {
+    "n8n": (n8n.PREFIX, n8n.mount),
     "snake": (snake.PREFIX, snake.mount),
 }
 

@@ -1,0 +1,278 @@
+"""n8n's public API v1 (executions), mounted under ``/compat/n8n``.
+
+``GET /api/v1/executions`` (``includeData``, ``status``, ``workflowId``,
+``limit``, ``cursor``), ``GET /api/v1/executions/{id}`` (``includeData``) and
+``DELETE /api/v1/executions/{id}``, with n8n's string ids, camelCase fields,
+ISO 8601 UTC times with milliseconds, ``nextCursor`` (base64 of the JSON
+``{"lastId", "limit"}``) and its error shape ``{"message": "..."}``. The token
+is taken from n8n's ``X-N8N-API-KEY`` header as well as from ``Authorization:
+Bearer``. Shapes and the mapping of views onto them are in ``n8n_data``.
+
+Mapping choices the document leaves open (where n8n's own code or docs say,
+this follows them):
+
+- status: queued is ``new``, completed ``success``, failed ``error``,
+  cancelled ``canceled``; running, waiting and crashed keep their names. The
+  ``status`` filter takes exactly those seven words (``unknown`` is never
+  shown, so it is refused rather than always empty). Running executions are
+  listed: n8n leaves out the ones its own process runs, but here ``running``
+  is a recorded state that a history should show.
+- ``finished`` is true only for ``success``, as n8n sets it. ``stoppedAt`` is
+  when the execution finished (null while it waits); ``startedAt`` is null
+  until it starts, as n8n's is for a ``new`` execution.
+- ``mode`` is the trigger when it is one of n8n's modes (cli, error,
+  integrated, internal, manual, retry, trigger, webhook); schedule, cron, poll
+  and interval are ``trigger``; any other (``api``: started by a program) is
+  ``integrated``.
+- The list has the document's ten fields; the single execution adds
+  ``createdAt`` and ``deletedAt``. ``includeData=true`` adds ``customData``
+  (the execution's metadata: both are string maps), ``workflowData`` (id,
+  name, else the id, ``active: false``, and empty ``nodes``/``connections``:
+  the workflow's definition is not in our events) and ``data``. In ``data``,
+  ``startData`` and ``executionData`` are empty; ``resultData.runData`` holds
+  each node under its name (its id when it has none; a name two nodes share
+  gets the later node's id appended), one run per attempt: ``startTime`` in
+  epoch milliseconds, ``executionTime`` (so far, by the server's clock, while
+  it runs), ``executionStatus`` (success, error, running), ``data.main`` (no
+  outputs until the attempt succeeds; then one output whose items are the
+  output array's elements, or the output itself, each as ``{"json": ...}``,
+  a non-object wrapped as ``{"data": x}``) and ``error`` (``{name: code,
+  message}``, else null). ``lastNodeExecuted`` is the node started last;
+  ``resultData.error`` is added, as n8n does, when the execution failed or
+  crashed.
+- Order and paging: newest first, as the native list (created, then id).
+  ``lastId`` is the last item's id: the next page starts below that
+  execution's key. As in n8n, a cursor's ``limit`` overrides the query's.
+  ``limit`` is 1 to 250 (default 100). ``nextCursor`` is null on the last page.
+- Ids are the integer ids as strings; only digits name an execution (never an
+  external id). Another team's execution is ``404 {"message": "Not Found"}``.
+- ``DELETE`` needs the write scope: it appends ``execution.deleted`` to the
+  log, as any other write does; cancel is narrower (stopping a run), admin
+  wider than needed. As in n8n, a running execution is refused (400, "Cannot
+  delete a running execution"); a ``new`` or ``waiting`` one, which n8n
+  deletes (so it never runs or resumes), is cancelled and deleted in one
+  append. The answer is the execution as it is after the delete, with
+  ``deletedAt`` set. A deleted execution is gone for n8n clients, as a
+  deleted one is in n8n: lists leave it out, ``GET`` and a second ``DELETE``
+  answer 404. The native API keeps showing its detail, history and replays.
+- Errors are ``{"message"}``: n8n's texts for its own cases (missing or bad
+  key, forbidden, not found, bad cursor), else the message naming the field
+  as n8n's request validator does (``request/query/limit ...``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Final
+
+import msgspec
+from aiohttp import web
+from multidict import MultiMapping
+
+from eventstore import EventData, ExecutionCancelled, VersionConflict
+from eventstore.events import ExecutionDeleted, now_us
+from eventstore.lifecycle import TERMINAL
+from projections import ExecutionDetail, ListFilter
+from projections.queries import INT64, MAX_LIMIT, SummaryRow, encode_cursor
+
+from .. import params
+from ..auth import READ, WRITE, Principal
+from ..context import STORE, VIEWS
+from ..errors import ApiError, shaped
+from ..routes.responses import caller, execution_id, first_event, json
+from .n8n_data import STATUS_NAMES, ExecutionList, execution, list_item, list_item_of
+
+PREFIX: Final = "/compat/n8n"
+KEY_HEADER: Final = "X-N8N-API-KEY"
+DEFAULT_LIMIT: Final = 100
+LIMIT: Final = 250
+FILTER_STATUSES: Final[Mapping[str, str]] = {name: ours for ours, name in STATUS_NAMES.items()}
+_LIST_PARAMS: Final = ("includeData", "status", "workflowId", "limit", "cursor")
+_QUERY_FIELDS: Final = frozenset(_LIST_PARAMS)
+_DELETE_ATTEMPTS: Final = 5
+# n8n's own words for the refusals it has its own text for.
+_MESSAGES: Final[Mapping[str, str]] = {
+    "unauthenticated": f"'{KEY_HEADER}' header required",
+    "invalid_token": "unauthorized",
+    "insufficient_scope": "Forbidden",
+    "not_found": "Not Found",
+    "invalid_cursor": "An invalid cursor was provided",
+}
+
+
+class Message(msgspec.Struct, frozen=True):
+    message: str
+
+
+class _Cursor(msgspec.Struct, frozen=True, rename="camel"):
+    last_id: str | int
+    limit: int
+
+
+class _NextCursor(msgspec.Struct, frozen=True, rename="camel"):
+    last_id: str
+    limit: int
+
+
+_cursor_decoder: Final = msgspec.json.Decoder(_Cursor)
+_encoder: Final = msgspec.json.Encoder()
+
+
+def render(error: ApiError) -> web.Response:
+    body = error.body
+    message = _MESSAGES.get(body.code)
+    if message is None and body.field in _QUERY_FIELDS:
+        message = f"request/query/{body.field} {body.message}"  # as n8n's validator says
+    elif message is None:
+        message = body.message if body.field is None else f"{body.field}: {body.message}"
+    return web.Response(
+        status=error.status,
+        body=_encoder.encode(Message(message)),
+        content_type="application/json",
+        headers=error.headers,
+    )
+
+
+def _not_found(raw: str) -> ApiError:
+    return ApiError(404, "not_found", f"no execution {raw!r}", field="id")
+
+
+def encode_next(last_id: int, limit: int) -> str:
+    # Standard base64 with padding, as n8n's Buffer.toString("base64").
+    return base64.b64encode(_encoder.encode(_NextCursor(str(last_id), limit))).decode("ascii")
+
+
+def decode_next(cursor: str) -> tuple[int, int]:
+    """``(lastId, limit)`` of a cursor; either base64 alphabet, padded or not."""
+    bad = ApiError(400, "invalid_cursor", "is not a cursor this list returned", field="cursor")
+    if len(cursor) > 200 or not cursor.isascii():
+        raise bad
+    text = cursor.rstrip("=").translate(str.maketrans("-_", "+/"))
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+        decoded = _cursor_decoder.decode(raw)
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise bad from None
+    last = str(decoded.last_id)
+    digits = last.isascii() and last.isdigit() and len(last) <= 18
+    if not (digits and int(last) >= 1 and 1 <= decoded.limit <= LIMIT):
+        raise bad
+    return int(last), decoded.limit
+
+
+async def _start_after(request: web.Request, who: Principal, last_id: int) -> str:
+    """The native cursor below execution ``last_id``: its key is (created, id)."""
+    first = await first_event(request.app[STORE], last_id)
+    if first is None or not who.sees(first.team_id):
+        raise ApiError(400, "invalid_cursor", "names no execution", field="cursor")
+    return encode_cursor(first.occurred_at, last_id)
+
+
+def _filter(query: MultiMapping[str], who: Principal) -> ListFilter:
+    status = params.one(query, "status")
+    statuses = None
+    if status is not None:
+        if status not in FILTER_STATUSES:
+            allowed = ", ".join(FILTER_STATUSES)
+            raise ApiError(400, "invalid_status", f"must be one of {allowed}", field="status")
+        statuses = frozenset({FILTER_STATUSES[status]})
+    return ListFilter(
+        workflow_id=params.one(query, "workflowId"), statuses=statuses, team_id=who.team_id
+    )
+
+
+async def _rows(
+    request: web.Request, filter: ListFilter, limit: int, cursor: str | None
+) -> tuple[list[SummaryRow], bool]:
+    """Up to ``limit`` rows from ``cursor`` on (native pages hold at most
+    ``MAX_LIMIT``), and whether more follow."""
+    views = request.app[VIEWS]
+    rows: list[SummaryRow] = []
+    while True:
+        page = await views.list(filter, limit=min(MAX_LIMIT, limit - len(rows)), cursor=cursor)
+        rows += page.rows
+        if page.next_cursor is None or len(rows) == limit:
+            return rows, page.next_cursor is not None
+        cursor = page.next_cursor
+
+
+async def list_executions(request: web.Request) -> web.Response:
+    who = await caller(request, READ, key_header=KEY_HEADER)
+    query = request.query
+    params.refuse_unknown(query, _LIST_PARAMS)
+    include = params.boolean(query, "includeData") or False
+    limit = params.integer(query, "limit", 1, LIMIT) or DEFAULT_LIMIT
+    filter = _filter(query, who)
+    raw_cursor, start = params.one(query, "cursor"), None
+    if raw_cursor is not None:
+        last_id, limit = decode_next(raw_cursor)
+        start = await _start_after(request, who, last_id)
+    rows, more = await _rows(request, filter, limit, start)
+    if include:
+        now, views = now_us(), request.app[VIEWS]
+        items = [list_item_of(await views.detail(row.id), now) for row in rows]
+    else:
+        items = [list_item(row) for row in rows]
+    next_cursor = encode_next(rows[-1].id, limit) if more else None
+    return json(ExecutionList(data=items, next_cursor=next_cursor))
+
+
+async def _target(request: web.Request, who: Principal) -> ExecutionDetail:
+    """The execution ``{id}`` names, unless it is another team's or deleted: 404."""
+    raw = request.match_info["id"]
+    # n8n ids are integers: /executions/42 must not find another one whose external id is "42".
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise _not_found(raw)
+    target = await execution_id(request, who)
+    if str(target) != raw or not 0 < target <= INT64[1]:
+        raise _not_found(raw)
+    found = await request.app[VIEWS].detail(target)
+    if found.deleted_at is not None:
+        raise _not_found(raw)
+    return found
+
+
+async def detail(request: web.Request) -> web.Response:
+    who = await caller(request, READ, key_header=KEY_HEADER)
+    params.refuse_unknown(request.query, ("includeData",))
+    include = params.boolean(request.query, "includeData") or False
+    found = await _target(request, who)
+    return json(execution(found, include, now_us()))
+
+
+async def delete(request: web.Request) -> web.Response:
+    who = await caller(request, WRITE, key_header=KEY_HEADER)
+    params.refuse_unknown(request.query, ())
+    store, views = request.app[STORE], request.app[VIEWS]
+    for _ in range(_DELETE_ATTEMPTS):
+        current = await _target(request, who)
+        if current.status == "running":
+            raise ApiError(400, "running", "Cannot delete a running execution")
+        events: list[EventData]
+        if current.status in TERMINAL:
+            events = [ExecutionDeleted()]
+        else:  # new or waiting: n8n's delete means it never runs or resumes
+            cancelled = ExecutionCancelled(reason="deleted through the n8n API")
+            events = [cancelled, ExecutionDeleted()]
+        try:
+            await store.append(current.id, events, expected_version=current.version)
+        except VersionConflict:
+            continue  # the engine moved it meanwhile: decide again on the new state
+        deleted = await views.detail(current.id)
+        return json(execution(deleted, False, now_us()))
+    raise ApiError(409, "busy", "the execution kept changing; try again")
+
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
+    ("GET", "/api/v1/executions", list_executions),
+    ("GET", "/api/v1/executions/{id}", detail),
+    ("DELETE", "/api/v1/executions/{id}", delete),
+)
+
+
+def mount(app: web.Application, prefix: str = PREFIX) -> None:
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, prefix + path, shaped(handler, render))
