@@ -14,12 +14,13 @@ from typing import Final
 
 from aiohttp import web
 
-from . import n8n, snake
+from . import n8n, snake, teams
 
 Mount = Callable[[web.Application, str], None]
 DIALECTS: Final[Mapping[str, tuple[str, Mount]]] = {
     "n8n": (n8n.PREFIX, n8n.mount),
     "snake": (snake.PREFIX, snake.mount),
+    "teams": (teams.PREFIX, teams.mount),
 }
 
 
