@@ -14,10 +14,11 @@ from typing import Final
 
 from aiohttp import web
 
-from . import dify, n8n, snake, teams
+from . import actions, dify, n8n, snake, teams
 
 Mount = Callable[[web.Application, str], None]
 DIALECTS: Final[Mapping[str, tuple[str, Mount]]] = {
+    "actions": (actions.PREFIX, actions.mount),
     "dify": (dify.PREFIX, dify.mount),
     "n8n": (n8n.PREFIX, n8n.mount),
     "snake": (snake.PREFIX, snake.mount),
