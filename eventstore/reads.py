@@ -79,6 +79,49 @@ def events_after_sync(conn: sqlite3.Connection, position: int, limit: int) -> li
     return [_to_event(row) for row in rows]
 
 
+_FOLD_COLUMNS: Final = (
+    "SELECT position, execution_id, version, type, data, occurred_at, recorded_at FROM events"
+)
+
+
+def events_for_folds_sync(
+    conn: sqlite3.Connection, position: int, limit: int
+) -> list[RecordedEvent]:
+    """The log after ``position``, as ``events_after_sync`` but for folds only:
+    without the event id, the chain hash and the execution's workflow and team
+    (empty), which no fold reads. A rebuild reads every event of the log, and
+    those columns and the join that finds the team cost it a third of its time.
+    """
+    rows = conn.execute(
+        _FOLD_COLUMNS + " WHERE position > ? ORDER BY position LIMIT ?", (position, limit)
+    ).fetchall()
+    return _for_folds(rows)
+
+
+def fold_share_sync(
+    conn: sqlite3.Connection, after: int, through: int, shares: int, share: int
+) -> list[RecordedEvent]:
+    """Events at positions after ``after`` through ``through`` of the
+    executions whose id is ``share`` modulo ``shares``, as ``events_for_folds_sync``:
+    one worker's share of a rebuild round."""
+    rows = conn.execute(
+        _FOLD_COLUMNS + " WHERE position > ? AND position <= ? AND execution_id % ? = ?"
+        " ORDER BY position",
+        (after, through, shares, share),
+    ).fetchall()
+    return _for_folds(rows)
+
+
+def _for_folds(rows: list[Any]) -> list[RecordedEvent]:
+    return [
+        RecordedEvent(
+            position=p, execution_id=x, version=v, event_id="", type=t,
+            data=msgspec.Raw(d), occurred_at=o, recorded_at=r, hash=b"",
+        )
+        for p, x, v, t, d, o, r in rows
+    ]  # fmt: skip
+
+
 async def execution_exists(conn: aiosqlite.Connection, execution_id: int) -> bool:
     sql = "SELECT 1 FROM executions WHERE id = ?"
     return bool(await conn.execute_fetchall(sql, (execution_id,)))

@@ -14,10 +14,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from eventstore import RecordedEvent
-from eventstore.reads import events_after_sync, execution_events_sync
+from eventstore.reads import events_for_folds_sync, execution_events_sync
 from eventstore.recent import RecentlyUsed
 
 from . import summary_fold
@@ -98,6 +98,8 @@ MIGRATIONS: Final[tuple[str, ...]] = (
 )
 VERSION_TABLE: Final = "projection_versions"
 NAME: Final = "summary"
+# Present while a rebuild runs with the indexes dropped (see ``indexes_dropped``).
+REBUILDING: Final = "summary:rebuilding"
 
 _NAMES: Final = [name for name, _ in COLUMNS]
 _UPSERT: Final = (
@@ -172,7 +174,7 @@ def replay_batch(
     The batch is let go on return, before the next one is read.
     """
     with immediate(conn):
-        batch = events_after_sync(conn, position, batch_size)
+        batch = events_for_folds_sync(conn, position, batch_size)
         if batch:
             hook.on_commit(conn, batch)
     if not batch:
@@ -180,10 +182,64 @@ def replay_batch(
     return batch[-1].position, len(batch), sum(1 for event in batch if event.version == 1)
 
 
+class Folded(NamedTuple):
+    """What a batch of events does to the view, ready to write: the rows of
+    the executions it touched, and its retry links as ``(position of the
+    completion, successful retry, the execution it retried)``, in log order."""
+
+    rows: Sequence[Sequence[Any]]
+    links: Sequence[tuple[int, int, int]]
+
+
+def write(conn: sqlite3.Connection, folded: Folded) -> None:
+    """Write what ``SummaryHook.fold`` gave, inside the caller's transaction.
+    Links go in the order given: the first successful retry in the log wins."""
+    conn.executemany(_UPSERT, folded.rows)
+    if folded.links:
+        conn.executemany(_LINK_RETRY, [(retry, of) for _, retry, of in folded.links])
+
+
 def drop(conn: sqlite3.Connection) -> None:
     """Remove the view tables (a rebuild starts from nothing)."""
     conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-    conn.execute(f"DELETE FROM {VERSION_TABLE} WHERE name = ?", (NAME,))
+    conn.execute(f"DELETE FROM {VERSION_TABLE} WHERE name IN (?, ?)", (NAME, REBUILDING))
+
+
+@contextmanager
+def indexes_dropped(conn: sqlite3.Connection) -> Iterator[None]:
+    """The table without its indexes for the block, and with them again after it.
+
+    A marker row stands in the version table meanwhile, committed with the
+    drop and removed with the rebuild of the indexes: if the process dies in
+    between, ``SummaryHook.setup`` finds it and replays the view afresh.
+    """
+    with immediate(conn):
+        found = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+            " AND sql IS NOT NULL ORDER BY name",
+            (TABLE,),
+        ).fetchall()
+        for name, _ in found:
+            conn.execute(f'DROP INDEX "{name}"')
+        conn.execute(
+            f"INSERT OR REPLACE INTO {VERSION_TABLE}(name, version) VALUES (?, 1)", (REBUILDING,)
+        )
+    yield
+    with immediate(conn):
+        for _, sql in found:
+            conn.execute(sql)
+        conn.execute(f"DELETE FROM {VERSION_TABLE} WHERE name = ?", (REBUILDING,))
+
+
+def interrupted(conn: sqlite3.Connection) -> bool:
+    """Whether a rebuild died with the indexes dropped (the view is partial)."""
+    try:
+        row = conn.execute(
+            f"SELECT 1 FROM {VERSION_TABLE} WHERE name = ?", (REBUILDING,)
+        ).fetchone()
+    except sqlite3.OperationalError:  # no version table: no view yet
+        return False
+    return row is not None
 
 
 class SummaryHook:
@@ -203,6 +259,11 @@ class SummaryHook:
         self._folds: RecentlyUsed[int, SummaryFold] = RecentlyUsed(cache_size)
 
     def setup(self, conn: sqlite3.Connection) -> None:
+        if interrupted(conn):
+            # A rebuild was killed half way: its rows are partial and its
+            # indexes gone. Start the view again from the log.
+            with immediate(conn):
+                drop(conn)
         if migrate(conn) == 0:
             # A log written before the view existed: fill the new table from
             # it, or earlier executions would never get rows.
@@ -211,8 +272,13 @@ class SummaryHook:
                 position = step[0]
 
     def on_commit(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+        write(conn, self.fold(conn, events))
+
+    def fold(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> Folded:
+        """The rows and retry links that ``events`` make, without writing them;
+        ``conn`` is read only for executions not in the cache."""
         touched: dict[int, SummaryFold] = {}
-        links: list[tuple[int, int]] = []  # (successful retry, the execution it retried)
+        links: list[tuple[int, int, int]] = []
         apply = summary_fold.apply  # a local: this loop runs once per event written
         for event in events:
             acc = touched.get(event.execution_id)
@@ -222,11 +288,9 @@ class SummaryHook:
             else:
                 apply(acc, event)
             if acc.retry_of is not None and event.type == "execution.completed":
-                links.append((acc.id, acc.retry_of))
-        conn.executemany(_UPSERT, [summary_fold.row(acc) for acc in touched.values()])
-        if links:
-            conn.executemany(_LINK_RETRY, links)
+                links.append((event.position, acc.id, acc.retry_of))
         self._remember(touched.values())
+        return Folded([summary_fold.row(acc) for acc in touched.values()], links)
 
     def _fold_through(self, conn: sqlite3.Connection, event: RecordedEvent) -> SummaryFold:
         """The fold of the execution up to and including ``event``."""

@@ -1,4 +1,5 @@
-"""A rebuild holds one batch of the log in memory, whatever the log's size."""
+"""A rebuild holds one batch of the log in memory, whatever the log's size:
+folding in one process, or in each fold worker."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from eventstore import (
     NodeStarted,
     json_value,
 )
-from eventstore.reads import events_after_sync
+from eventstore.reads import events_after_sync, head_sync
 from projections.rebuild import rebuild
+from projections.rebuild_workers import fold_rounds
 
 from .store_histories import expected_rows, log_events, view_rows
 
@@ -79,6 +81,19 @@ def rebuild_peak(path: Path) -> int:
     return peak
 
 
+def worker_peak(path: Path) -> int:
+    """The peak of one fold worker's loop (run here, where tracemalloc sees it)."""
+    with closing(sqlite3.connect(path)) as conn:
+        tracemalloc.start()
+        try:
+            rounds = sum(1 for _ in fold_rounds(conn, head_sync(conn), 500, 2, 0))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert rounds > 0
+    return peak
+
+
 async def test_rebuild_memory_is_bounded_by_the_batch(tmp_path: Path) -> None:
     small, large = tmp_path / "small.db", tmp_path / "large.db"
     assert await write_log(small, EXECUTIONS // 2) == 10_000
@@ -91,3 +106,7 @@ async def test_rebuild_memory_is_bounded_by_the_batch(tmp_path: Path) -> None:
     assert large_peak < whole / 4, (large_peak, whole)
     assert large_peak < 1.2 * small_peak, (large_peak, small_peak)
     assert view_rows(large) == expected_rows(log_events(large))
+    # So is a fold worker's: a round of its share and its cache.
+    small_worker, large_worker = worker_peak(small), worker_peak(large)
+    assert large_worker < whole / 4, (large_worker, whole)
+    assert large_worker < 1.2 * small_worker, (large_worker, small_worker)
