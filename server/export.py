@@ -61,7 +61,8 @@ def _cell(value: str | int | None) -> str:
     return text
 
 
-def _csv_text(rows: Iterable[Iterable[str | int | None]]) -> str:
+def csv_text(rows: Iterable[Iterable[str | int | None]]) -> str:
+    """Rows as CSV text, each cell guarded against spreadsheet formulas."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerows([_cell(value) for value in row] for row in rows)
@@ -69,7 +70,7 @@ def _csv_text(rows: Iterable[Iterable[str | int | None]]) -> str:
 
 
 def csv_header() -> str:
-    return _csv_text([CSV_COLUMNS])
+    return csv_text([CSV_COLUMNS])
 
 
 def csv_rows(detail: ExecutionDetail) -> str:
@@ -101,7 +102,7 @@ def csv_rows(detail: ExecutionDetail) -> str:
         for node in detail.nodes
         for attempt in node.attempts
     ]
-    return _csv_text(rows or [execution + [None] * (len(CSV_COLUMNS) - len(execution))])
+    return csv_text(rows or [execution + [None] * (len(CSV_COLUMNS) - len(execution))])
 
 
 def _error_text(error: NodeError | None) -> str | None:

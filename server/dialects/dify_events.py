@@ -74,7 +74,7 @@ from ..auth import READ
 from ..context import SETTINGS, STORE, VIEWS
 from ..errors import ApiError
 from ..routes.responses import caller, first_event
-from ..routes.streams import _end, _open, _subscribed
+from ..routes.streams import end_stream, open_stream, subscribed
 from ..sse import ClientGone, EventStream, with_heartbeats
 from .dify import find_run, inputs, seconds, seconds_between, workflow_run
 
@@ -270,7 +270,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     _check_query(request.query)
     target = await find_run(request, who)
     detail = await request.app[VIEWS].detail(target)
-    stream = await _open(request)
+    stream = await open_stream(request)
     try:
         if detail.status in TERMINAL:
             await stream.send(message(workflow_finished(detail, now_us())))
@@ -278,7 +278,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
             await _follow(request, stream, target)
     except ClientGone:
         return stream.response
-    return await _end(stream)
+    return await end_stream(stream)
 
 
 async def _follow(request: web.Request, stream: EventStream, target: int) -> None:
@@ -287,7 +287,7 @@ async def _follow(request: web.Request, stream: EventStream, target: int) -> Non
     start = 0 if first is None else first.position - 1
     only_this = SubscriptionFilter(execution_ids=frozenset({target}))
     run, heartbeat = _Run(), request.app[SETTINGS].heartbeat
-    async with _subscribed(request, start, only_this) as subscription:
+    async with subscribed(request, start, only_this) as subscription:
         async for event in with_heartbeats(subscription, heartbeat):
             if event is None:
                 await stream.send(PING)

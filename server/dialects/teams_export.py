@@ -37,7 +37,7 @@ from .. import params
 from ..auth import READ, check_team
 from ..context import MASKER, VIEWS
 from ..errors import ApiError
-from ..export import _csv_text, csv_header
+from ..export import csv_header, csv_text
 from ..routes.responses import caller
 from ..times import iso_ms, iso_ms_or_none
 from .teams import NODE_STATUS_NAMES, STATUS_NAMES, error_text, node_span, since_created
@@ -166,7 +166,7 @@ def csv_rows(d: ExecutionDetail, secrets: re.Pattern[str]) -> str:
             ]
         )
     # The native export's writer: the same quoting and the same guard against formulas.
-    return _csv_text(rows or [[*execution, *[None] * 8]])
+    return csv_text(rows or [[*execution, *[None] * 8]])
 
 
 async def export(request: web.Request) -> web.StreamResponse:

@@ -51,8 +51,8 @@ async def execution_stream(request: web.Request) -> web.StreamResponse:
         detail = await views.replay(target, as_of_version=from_version - 1)
     start = 0 if detail is None else detail.position
     only_this = SubscriptionFilter(execution_ids=frozenset({target}))
-    stream = await _open(request)
-    async with _subscribed(request, start, only_this) as subscription:
+    stream = await open_stream(request)
+    async with subscribed(request, start, only_this) as subscription:
         try:
             if from_version is None and detail is not None:
                 snapshot = wire.execution(detail, elapsed_ms(detail, now_us()))
@@ -62,7 +62,7 @@ async def execution_stream(request: web.Request) -> web.StreamResponse:
                 await _follow_execution(request, stream, subscription, detail)
         except ClientGone:
             return stream.response
-    return await _end(stream)
+    return await end_stream(stream)
 
 
 async def _follow_execution(
@@ -93,9 +93,9 @@ async def store_stream(request: web.Request) -> web.StreamResponse:
     params.refuse_unknown(query, (*STREAM_FILTERS, "from", "access_token"))
     filter = _stream_filter(query, who)
     start = _start_position(request)
-    stream = await _open(request)
+    stream = await open_stream(request)
     heartbeat, frames = request.app[SETTINGS].heartbeat, request.app[FRAMES]
-    async with _subscribed(request, start, filter) as subscription:
+    async with subscribed(request, start, filter) as subscription:
         try:
             async for event in with_heartbeats(subscription, heartbeat):
                 if event is None:
@@ -107,7 +107,7 @@ async def store_stream(request: web.Request) -> web.StreamResponse:
                 await stream.send(b"".join(chunk))
         except ClientGone:
             return stream.response
-    return await _end(stream)
+    return await end_stream(stream)
 
 
 def _stream_filter(query: MultiMapping[str], who: Principal) -> SubscriptionFilter:
@@ -159,19 +159,19 @@ def _stream_event(event: RecordedEvent) -> wire.StreamEvent:
     )
 
 
-async def _open(request: web.Request) -> EventStream:
+async def open_stream(request: web.Request) -> EventStream:
     stream = EventStream(request, write_timeout=request.app[SETTINGS].write_timeout)
     await stream.open()
     return stream
 
 
-async def _end(stream: EventStream) -> web.StreamResponse:
+async def end_stream(stream: EventStream) -> web.StreamResponse:
     await stream.close()
     return stream.response
 
 
 @asynccontextmanager
-async def _subscribed(
+async def subscribed(
     request: web.Request, start: int, filter: SubscriptionFilter
 ) -> AsyncIterator[Subscription]:
     """A subscription registered with the app, so shutdown can end it cleanly."""
