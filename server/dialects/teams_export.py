@@ -22,7 +22,7 @@ Mapping choices the document leaves open:
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Final
 
@@ -31,13 +31,13 @@ from aiohttp import web
 
 from eventstore.events import now_us
 from projections import ExecutionDetail, ListFilter, NodeDetail, ViewReader
-from projections.queries import MAX_LIMIT
 
 from .. import params
 from ..auth import READ, check_team
 from ..context import MASKER, VIEWS
 from ..errors import ApiError
 from ..export import csv_header, csv_text
+from ..routes.export import details
 from ..routes.responses import caller
 from ..times import iso_ms, iso_ms_or_none
 from .teams import NODE_STATUS_NAMES, STATUS_NAMES, error_text, node_span, since_created
@@ -206,25 +206,14 @@ async def _stream(
 ) -> None:
     if format == "csv":
         await response.write(csv_header().encode())
-        async for detail in _details(views, filter):
+        async for detail in details(views, filter):
             await response.write(csv_rows(detail, secrets).encode())
         return
     separator = b"["
-    async for detail in _details(views, filter):
+    async for detail in details(views, filter):
         await response.write(separator + json_execution(detail, secrets))
         separator = b","
     await response.write(b"[]" if separator == b"[" else b"]")
-
-
-async def _details(views: ViewReader, filter: ListFilter) -> AsyncIterator[ExecutionDetail]:
-    cursor: str | None = None
-    while True:
-        page = await views.list(filter, limit=MAX_LIMIT, cursor=cursor)
-        for row in page.rows:
-            yield await views.detail(row.id)
-        if page.next_cursor is None:
-            return
-        cursor = page.next_cursor
 
 
 def prepare(app: web.Application) -> None:

@@ -57,17 +57,18 @@ async def _stream(
 ) -> None:
     if format == "csv":
         await response.write(csv_header().encode())
-        async for detail in _details(views, filter):
+        async for detail in details(views, filter):
             await response.write(csv_rows(detail).encode())
         return
     separator = b"["
-    async for detail in _details(views, filter):
+    async for detail in details(views, filter):
         await response.write(separator + json_execution(detail, masker))
         separator = b","
     await response.write(b"[]" if separator == b"[" else b"]")
 
 
-async def _details(views: ViewReader, filter: ListFilter) -> AsyncIterator[ExecutionDetail]:
+async def details(views: ViewReader, filter: ListFilter) -> AsyncIterator[ExecutionDetail]:
+    """Every listed execution's detail, newest first, one page of the list at a time."""
     cursor: str | None = None
     while True:
         page = await views.list(filter, limit=MAX_LIMIT, cursor=cursor)
