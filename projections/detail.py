@@ -26,6 +26,7 @@ from eventstore import (
     ExecutionCancelRequested,
     ExecutionCompleted,
     ExecutionCrashed,
+    ExecutionDeleted,
     ExecutionFailed,
     ExecutionQueued,
     ExecutionResumed,
@@ -36,7 +37,6 @@ from eventstore import (
     NodeStarted,
     RecordedEvent,
 )
-from eventstore.events import ExecutionDeleted
 
 from .usage import merge_usage, usage_detail
 from .views import (

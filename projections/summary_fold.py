@@ -24,6 +24,7 @@ from eventstore import (
     ExecutionCancelRequested,
     ExecutionCompleted,
     ExecutionCrashed,
+    ExecutionDeleted,
     ExecutionFailed,
     ExecutionQueued,
     ExecutionResumed,
@@ -34,7 +35,6 @@ from eventstore import (
     NodeStarted,
     RecordedEvent,
 )
-from eventstore.events import ExecutionDeleted
 
 from .detail import ms_between
 from .views import FoldError

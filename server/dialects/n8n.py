@@ -71,8 +71,8 @@ import msgspec
 from aiohttp import web
 from multidict import MultiMapping
 
-from eventstore import EventData, ExecutionCancelled, VersionConflict
-from eventstore.events import ExecutionDeleted, now_us
+from eventstore import EventData, ExecutionCancelled, ExecutionDeleted, VersionConflict
+from eventstore.events import now_us
 from eventstore.lifecycle import TERMINAL
 from projections import ExecutionDetail, ListFilter
 from projections.queries import INT64, MAX_LIMIT, SummaryRow, encode_cursor

@@ -27,6 +27,7 @@ from eventstore import (
     ExecutionCancelRequested,
     ExecutionCompleted,
     ExecutionCrashed,
+    ExecutionDeleted,
     ExecutionFailed,
     ExecutionNotFound,
     ExecutionQueued,
@@ -39,7 +40,6 @@ from eventstore import (
     RuleViolation,
     VersionConflict,
 )
-from eventstore.events import ExecutionDeleted
 
 ACTIVE = ("queued", "running", "waiting")
 MOVES: dict[tuple[str, str], str] = {

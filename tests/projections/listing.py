@@ -29,6 +29,7 @@ from eventstore import (
     ExecutionCancelled,
     ExecutionCompleted,
     ExecutionCrashed,
+    ExecutionDeleted,
     ExecutionFailed,
     ExecutionQueued,
     ExecutionStarted,
@@ -38,7 +39,6 @@ from eventstore import (
     NodeFailed,
     NodeStarted,
 )
-from eventstore.events import ExecutionDeleted
 from eventstore.lifecycle import TERMINAL
 from projections import ListFilter, Page, SummaryRow, list_executions
 from projections.queries import ROW_COLUMNS

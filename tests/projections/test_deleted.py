@@ -15,12 +15,12 @@ import pytest
 from eventstore import (
     EventStore,
     ExecutionCompleted,
+    ExecutionDeleted,
     ExecutionFailed,
     ExecutionQueued,
     ExecutionStarted,
     RuleViolation,
 )
-from eventstore.events import ExecutionDeleted
 from projections import ListFilter, ViewReader
 from projections.rebuild import rebuild
 from projections.summary import MIGRATIONS, TABLE, VERSION_TABLE, SummaryHook

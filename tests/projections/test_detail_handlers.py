@@ -14,6 +14,7 @@ from eventstore import (
     ExecutionCancelRequested,
     ExecutionCompleted,
     ExecutionCrashed,
+    ExecutionDeleted,
     ExecutionFailed,
     ExecutionQueued,
     ExecutionResumed,
@@ -21,7 +22,7 @@ from eventstore import (
     NodeStarted,
     Usage,
 )
-from eventstore.events import EVENT_TYPES, ExecutionDeleted
+from eventstore.events import EVENT_TYPES
 from projections import (
     AttemptDetail,
     ExecutionError,
