@@ -101,6 +101,27 @@ def test_the_environment_token_is_admin_and_nothing_is_minted(tmp_path: Path) ->
     assert not re.findall(r"\bes_[A-Za-z0-9_-]{40,}", output), output
 
 
+def test_root_dialect_serves_that_dialect_at_the_root(tmp_path: Path) -> None:
+    db, port, token = tmp_path / "e.db", free_port(), "root-secret-for-this-test"
+    process = _serve(db, port, "--root-dialect", "n8n", env={"EXECSTORE_TOKEN": token})
+    try:
+        _wait_up(process, port)
+        assert _get(port, "/api/v1/executions", token) == 200
+        assert _get(port, "/compat/n8n/api/v1/executions", token) == 404
+        assert _get(port, "/compat/snake/api/v1/executions", token) == 200
+        assert _get(port, "/v1/executions", token) == 200
+    finally:
+        _stop(process)
+
+
+def test_an_unknown_root_dialect_is_refused_before_serving(tmp_path: Path) -> None:
+    process = _serve(tmp_path / "e.db", free_port(), "--root-dialect", "soap")
+    output, _ = process.communicate(timeout=20)
+    assert process.returncode == 2
+    assert "invalid choice: 'soap'" in output
+    assert not (tmp_path / "e.db").exists()
+
+
 def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
