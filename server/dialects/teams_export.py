@@ -30,20 +30,19 @@ import msgspec
 from aiohttp import web
 
 from eventstore.events import now_us
-from projections import ExecutionDetail, ListFilter, NodeDetail, ViewReader
+from projections import ExecutionDetail, ListFilter, NodeDetail
 
 from .. import params
 from ..auth import READ, check_team
 from ..context import MASKER, VIEWS
 from ..errors import ApiError
-from ..export import csv_header, csv_text
-from ..routes.export import details
+from ..export import csv_text
+from ..routes.export import FORMATS, document, download
 from ..routes.responses import caller
 from ..times import iso_ms, iso_ms_or_none
 from .teams import NODE_STATUS_NAMES, STATUS_NAMES, error_text, node_span, since_created
 
 PATH: Final = "/api/executions/team/{teamId}/export"
-FORMATS: Final = {"csv": "text/csv", "json": "application/json"}
 DEFAULT_DAYS: Final = 30
 MAX_DAYS: Final = 3650
 _DAY_US: Final = timedelta(days=1) // timedelta(microseconds=1)
@@ -182,38 +181,12 @@ async def export(request: web.Request) -> web.StreamResponse:
     days = params.integer(query, "days", 1, MAX_DAYS)
     since = now_us() - (DEFAULT_DAYS if days is None else days) * _DAY_US
     filter = ListFilter(team_id=team, created_after=since)
-    response = web.StreamResponse(
-        headers={"Content-Disposition": f'attachment; filename="executions.{format}"'}
-    )
-    response.content_type = FORMATS[format]
-    response.charset = "utf-8"
-    await response.prepare(request)
-    try:
-        await _stream(response, request.app[VIEWS], filter, format, request.app[_SECRETS])
-    except ConnectionResetError:
-        # The client went away mid-download: nothing to answer, nothing to log as a fault.
-        return response
-    await response.write_eof()
-    return response
-
-
-async def _stream(
-    response: web.StreamResponse,
-    views: ViewReader,
-    filter: ListFilter,
-    format: str,
-    secrets: re.Pattern[str],
-) -> None:
-    if format == "csv":
-        await response.write(csv_header().encode())
-        async for detail in details(views, filter):
-            await response.write(csv_rows(detail, secrets).encode())
-        return
-    separator = b"["
-    async for detail in details(views, filter):
-        await response.write(separator + json_execution(detail, secrets))
-        separator = b","
-    await response.write(b"[]" if separator == b"[" else b"]")
+    secrets = request.app[_SECRETS]
+    body = document(
+        request.app[VIEWS], filter, format,
+        lambda d: csv_rows(d, secrets), lambda d: json_execution(d, secrets),
+    )  # fmt: skip
+    return await download(request, format, body)
 
 
 def prepare(app: web.Application) -> None:

@@ -7,7 +7,8 @@ node attempts nested. Values under the configured keys are masked.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Final
 
 from aiohttp import web
@@ -20,7 +21,6 @@ from ..auth import READ, check_team
 from ..context import MASKER, VIEWS
 from ..errors import ApiError
 from ..export import csv_header, csv_rows, json_execution
-from ..masking import Masker
 from .responses import caller
 
 FORMATS: Final = {"csv": "text/csv", "json": "application/json"}
@@ -37,6 +37,15 @@ async def export(request: web.Request) -> web.StreamResponse:
     filter = params.list_filter(query, who.team_id)
     views = request.app[VIEWS]
     await views.list(filter, limit=1)  # refuse a bad filter while a 400 can still be sent
+    masker = request.app[MASKER]
+    body = document(views, filter, format, csv_rows, lambda d: json_execution(d, masker))
+    return await download(request, format, body)
+
+
+async def download(
+    request: web.Request, format: str, body: AsyncGenerator[bytes]
+) -> web.StreamResponse:
+    """``body`` streamed as an attachment in ``format`` (a key of ``FORMATS``)."""
     response = web.StreamResponse(
         headers={"Content-Disposition": f'attachment; filename="executions.{format}"'}
     )
@@ -44,7 +53,9 @@ async def export(request: web.Request) -> web.StreamResponse:
     response.charset = "utf-8"
     await response.prepare(request)
     try:
-        await _stream(response, views, filter, format, request.app[MASKER])
+        async with aclosing(body):
+            async for chunk in body:
+                await response.write(chunk)
     except ConnectionResetError:
         # The client went away mid-download: nothing to answer, nothing to log as a fault.
         return response
@@ -52,19 +63,25 @@ async def export(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _stream(
-    response: web.StreamResponse, views: ViewReader, filter: ListFilter, format: str, masker: Masker
-) -> None:
+async def document(
+    views: ViewReader,
+    filter: ListFilter,
+    format: str,
+    csv_rows: Callable[[ExecutionDetail], str],
+    json_item: Callable[[ExecutionDetail], bytes],
+) -> AsyncGenerator[bytes]:
+    """The listed executions as CSV (a header, then each one's rows) or as a
+    JSON array of items, one execution at a time."""
     if format == "csv":
-        await response.write(csv_header().encode())
+        yield csv_header().encode()
         async for detail in details(views, filter):
-            await response.write(csv_rows(detail).encode())
+            yield csv_rows(detail).encode()
         return
     separator = b"["
     async for detail in details(views, filter):
-        await response.write(separator + json_execution(detail, masker))
+        yield separator + json_item(detail)
         separator = b","
-    await response.write(b"[]" if separator == b"[" else b"]")
+    yield b"[]" if separator == b"[" else b"]"
 
 
 async def details(views: ViewReader, filter: ListFilter) -> AsyncIterator[ExecutionDetail]:
