@@ -54,6 +54,9 @@ class CreatedExecution(msgspec.Struct, frozen=True):
     position: int  # of its execution.queued event
     created: bool  # False: the external_id was known; this is the existing execution
     version: int = 1  # the execution's version after the call
+    # What this call recorded, as committed: a caller can fold the new
+    # execution without reading it back. Empty when ``created`` is False.
+    events: tuple[RecordedEvent, ...] = ()
 
 
 @dataclass(slots=True)
@@ -237,13 +240,15 @@ class Writer:
         if tx.rows:
             conn.executemany(_INSERT_EVENT, tx.rows)
             # Row tuples suffice for the file; events are built only for readers.
-            if self._hook is not None or self._listening():
+            if self._hook is not None or self._listening() or tx.execution_rows:
                 recorded = tx.recorded()
             if self._hook is not None:
                 self._hook.on_commit(conn, recorded)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._commit_thread, conn.execute, "COMMIT")
         self._adopt(tx)
+        if tx.execution_rows:
+            outcomes = _with_events(outcomes, recorded)
         return outcomes, recorded
 
     def _prepare_any(self, request: Request, tx: _Tx) -> Outcome:
@@ -426,3 +431,18 @@ class Writer:
             (external_id,),
         ).fetchone()
         return None if row is None else CreatedExecution(row[0], row[1], row[2], created=False)
+
+
+def _with_events(outcomes: list[Outcome], recorded: list[RecordedEvent]) -> list[Outcome]:
+    """Each new execution's outcome with the events its create recorded."""
+    if not recorded:
+        return outcomes
+    first = recorded[0].position
+    return [
+        msgspec.structs.replace(
+            o, events=tuple(recorded[o.position - first : o.position - first + o.version])
+        )
+        if isinstance(o, CreatedExecution) and o.created
+        else o
+        for o in outcomes
+    ]

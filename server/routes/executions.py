@@ -15,7 +15,7 @@ from eventstore import (
     VersionConflict,
 )
 from eventstore.events import now_us
-from projections import ExecutionDetail, elapsed_ms
+from projections import ExecutionDetail, elapsed_ms, fold
 
 from .. import params, wire
 from ..auth import CANCEL, READ, WRITE, Principal, check_team
@@ -37,11 +37,15 @@ async def create(request: web.Request) -> web.Response:
     occurred_at = params.parse_time(body.occurred_at, "occurred_at")
     queued = queued_event(body, body.team_id or who.team_id)
     created = await request.app[STORE].create_execution(queued, events, occurred_at=occurred_at)
+    new = fold(created.events)
+    if new is not None:
+        # The execution as this create committed it: no read back on the loop.
+        return json(_execution(new), 201)
     detail = await request.app[VIEWS].detail(created.execution_id)
     if not who.sees(detail.team_id):
         # A retried create with another team's external id: say no more than that.
         raise ApiError(409, "external_id_taken", "the external_id is taken", field="external_id")
-    return json(_execution(detail), 201 if created.created else 200)
+    return json(_execution(detail), 200)
 
 
 async def append(request: web.Request) -> web.Response:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from eventstore import (
     AppendResult,
+    CreatedExecution,
     EventData,
     EventStore,
     ExecutionCancelRequested,
@@ -284,6 +285,35 @@ async def test_create_with_events_is_one_atomic_write(store: EventStore) -> None
         "node.completed",
     ]
     assert len({e.recorded_at for e in events}) == 1  # one transaction
+
+
+async def test_created_execution_carries_the_events_as_committed(store: EventStore) -> None:
+    # Creates, appends and a known external id in one batch: each new
+    # execution gets exactly its own slice of the batch, as read back.
+    existing = await running(store)
+    known = await store.create_execution(ExecutionQueued(workflow_id="wf", external_id="k"))
+
+    def create(n: int) -> Awaitable[CreatedExecution]:
+        both: list[EventData] = [ExecutionStarted(), NodeStarted(node_id="n")]
+        rest = both[: n % 3]
+        return store.create_execution(ExecutionQueued(workflow_id=f"wf-{n}", team_id="t"), rest)
+
+    calls: list[Awaitable[object]] = []
+    for n in range(12):
+        calls.append(create(n))
+        calls.append(store.append(existing, [NodeStarted(node_id=f"n{n}")]))
+    calls.append(store.create_execution(ExecutionQueued(workflow_id="wf", external_id="k")))
+    outcomes = await asyncio.gather(*calls)
+    created = [o for o in outcomes if isinstance(o, CreatedExecution) and o.created]
+    assert len(created) == 12
+    for c in created:
+        stored = await store.read_execution(c.execution_id)
+        assert list(c.events) == stored
+        assert [e.version for e in c.events] == list(range(1, c.version + 1))
+    again = outcomes[-1]
+    assert isinstance(again, CreatedExecution)
+    assert (again.created, again.events) == (False, ())
+    assert known.events == tuple(await store.read_execution(known.execution_id))
 
 
 async def test_create_with_events_breaking_a_rule_writes_nothing(store: EventStore) -> None:

@@ -42,6 +42,21 @@ async def test_create_with_first_events_is_one_atomic_write(api: Api) -> None:
     assert api.store.head == before
 
 
+async def test_create_answers_what_a_read_returns(api: Api) -> None:
+    # The create folds the events it committed instead of reading them back:
+    # a finished execution's answer must equal the detail read afterwards.
+    done = [*RUN, event("execution.completed", output={"ok": True})]
+    for events in ([], list(RUN), done):
+        body = await api.create(team_id="t", input={"n": len(events)}, events=events)
+        status, read = await api.call("GET", f"/v1/executions/{body['id']}")
+        assert status == 200
+        if body["status"] != "completed":  # its elapsed time runs on with the clock
+            for clocked in ("duration_ms", "elapsed_ms"):
+                body.pop(clocked)
+                read.pop(clocked)
+        assert body == read
+
+
 async def test_a_known_external_id_returns_the_existing_execution(api: Api) -> None:
     first = await api.create(external_id="run-42")
     status, again = await api.call(
