@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.http [--executions 100000] [--seconds 10] [--clients 16]
     .venv/bin/python -m benchmarks.http --quick                 # a small smoke run
     .venv/bin/python -m benchmarks.http --phases executions --profile-server   # where time goes
+    .venv/bin/python -m benchmarks.http --phases executions --writer-cycle     # a commit's parts
 
 Three processes: this one (prepares the file, starts and watches the others),
 the server (``python -m server.cli serve`` on 127.0.0.1, the token in
@@ -52,7 +53,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Final
 
-from . import http_server
+from . import http_server, writer_cycle
 from .http_load import (
     EVENTS_PER_EXECUTION,
     RETRIED,
@@ -84,6 +85,7 @@ class Results:
     rates: dict[str, Rate] = field(default_factory=dict)
     phase_seconds: dict[str, float] = field(default_factory=dict)
     profile: str = ""
+    writer_cycle: str = ""
 
 
 def prepare(db: Path, args: argparse.Namespace, results: Results) -> None:
@@ -140,13 +142,16 @@ def run(args: argparse.Namespace) -> Results:
     ):
         work = Path(tmp)
         db, profile = work / "http.db", work / "server.prof" if args.profile_server else None
+        cycle = work / "writer-cycle.json" if args.writer_cycle else None
         results = Results()
         if "latency" in args.phases:
             prepare(db, args, results)
-        with http_server.running(db, token, work, profile) as server:
+        with http_server.running(db, token, work, profile, cycle) as server:
             run_phases(pool, server, token, args, results)
         if profile is not None:
             results.profile = http_server.profile_report(profile, args.profile_server)
+        if cycle is not None:
+            results.writer_cycle = writer_cycle.report(cycle)
     return results
 
 
@@ -229,6 +234,9 @@ def report(args: argparse.Namespace, results: Results, wall: float, loads: list[
     print()
     phases = ", ".join(f"{name} {s:.1f} s" for name, s in results.phase_seconds.items())
     print(f"wall time {wall:.1f} s: {phases}")
+    if results.writer_cycle:
+        print()
+        print(results.writer_cycle)
     if results.profile:
         print()
         print("server profile (cProfile, main thread; it slows the server, so rates above are")
@@ -248,6 +256,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)}")
     add("--profile-server", type=int, nargs="?", const=30, default=0, metavar="TOP",
         help="run the server under cProfile and print its TOP functions")  # fmt: skip
+    add("--writer-cycle", action="store_true",
+        help="time each group commit's parts in the server (benchmarks.writer_cycle)")  # fmt: skip
     add("--quick", action="store_true", help="a small smoke run")
     add("--dir", type=Path, default=None, help="where the temporary directory goes")
     args = parser.parse_args(argv)

@@ -5,7 +5,8 @@ With ``profile``, the same command runs under cProfile and writes its stats
 when it exits (SIGTERM makes aiohttp stop gracefully, so ``main`` returns).
 cProfile sees only the main thread: the event loop, where the handlers, the
 rule checks, the hashing and the inserts run; COMMIT and the aiosqlite reads
-run on other threads and show as waits.
+run on other threads and show as waits. With ``writer_cycle``, the writer is
+timed batch by batch (``benchmarks.writer_cycle``).
 """
 
 from __future__ import annotations
@@ -30,16 +31,23 @@ HOST: Final = "127.0.0.1"
 READY_TIMEOUT: Final = 120.0  # opening a large file checks its schema and views
 STOP_TIMEOUT: Final = 20.0
 REPO: Final = Path(__file__).resolve().parents[1]
-_PROFILED: Final = """
+# Run as ``python -c``: the instruments go in before the server imports its app.
+_INSTRUMENTED: Final = """
 import cProfile, os, sys
+from pathlib import Path
+if "BENCH_WRITER_OUT" in os.environ:
+    from benchmarks.writer_cycle import install
+    install(Path(os.environ["BENCH_WRITER_OUT"]))
 from server.cli import main
-profiler = cProfile.Profile()
-profiler.enable()
+profiler = cProfile.Profile() if "BENCH_PROFILE_OUT" in os.environ else None
+if profiler is not None:
+    profiler.enable()
 try:
     main(sys.argv[1:])
 finally:
-    profiler.disable()
-    profiler.dump_stats(os.environ["BENCH_PROFILE_OUT"])
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(os.environ["BENCH_PROFILE_OUT"])
 """
 
 
@@ -68,13 +76,23 @@ def head(base: str) -> int:
 
 
 @contextmanager
-def running(db: Path, token: str, work: Path, profile: Path | None = None) -> Iterator[Server]:
+def running(
+    db: Path,
+    token: str,
+    work: Path,
+    profile: Path | None = None,
+    writer_cycle: Path | None = None,
+) -> Iterator[Server]:
     port = free_port()
     serve = ["serve", "--db", str(db), "--host", HOST, "--port", str(port)]
-    command = [sys.executable, *(["-c", _PROFILED] if profile else ["-m", "server.cli"]), *serve]
+    instrumented = profile is not None or writer_cycle is not None
+    command = [sys.executable, *(["-c", _INSTRUMENTED] if instrumented else ["-m", "server.cli"])]
+    command.extend(serve)
     env = {**os.environ, "EXECSTORE_TOKEN": token}
     if profile is not None:
         env["BENCH_PROFILE_OUT"] = str(profile)
+    if writer_cycle is not None:
+        env["BENCH_WRITER_OUT"] = str(writer_cycle)
     log = work / "server.log"
     start = time.perf_counter()
     with log.open("wb") as out:
