@@ -67,13 +67,8 @@ def record_in_file(path: Path, write: Callable[[sqlite3.Connection], object]) ->
     try:
         schema.configure(conn, "full")
         schema.migrate(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with schema.immediate(conn):
             write(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     finally:
         conn.close()
 

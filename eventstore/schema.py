@@ -8,6 +8,8 @@ by a newer release is refused rather than guessed at.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final, Literal
 
 from .errors import StoreError
@@ -95,16 +97,25 @@ def migrate(conn: sqlite3.Connection) -> int:
     if found > SCHEMA_VERSION:
         raise SchemaTooNew(found)
     for version in range(found, SCHEMA_VERSION):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             for statement in _split(MIGRATIONS[version]):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version={version + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     return found
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction on an autocommit connection: committed, or rolled
+    back (a failed COMMIT included) and the error raised."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _split(script: str) -> list[str]:

@@ -139,7 +139,7 @@ def _reset(conn: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.OperationalError):
         summary.migrate(conn)
     # One transaction: a version row left without its table would be taken as up to date.
-    with summary.immediate(conn):
+    with schema.immediate(conn):
         summary.drop(conn)
     summary.migrate(conn)
 

@@ -32,8 +32,9 @@ from typing import IO, Any, Final
 import msgspec
 
 from eventstore.reads import fold_share_sync
+from eventstore.schema import immediate
 
-from .summary import Folded, SummaryHook, immediate, write
+from .summary import Folded, SummaryHook, write
 
 _LENGTH: Final = struct.Struct("<I")
 

@@ -19,6 +19,7 @@ from typing import Any, Final, NamedTuple
 from eventstore import RecordedEvent
 from eventstore.reads import events_for_folds_sync, execution_events_sync
 from eventstore.recent import RecentlyUsed
+from eventstore.schema import immediate
 
 from . import summary_fold
 from .summary_fold import SummaryFold, fold_summary
@@ -126,19 +127,6 @@ def summary_row(detail: ExecutionDetail) -> tuple[Any, ...]:
         int(detail.cancel_requested), detail.version, detail.position, detail.last_recorded_at,
         detail.deleted_at,
     )  # fmt: skip
-
-
-@contextmanager
-def immediate(conn: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction on an autocommit connection: committed, or rolled back."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def migrate(conn: sqlite3.Connection) -> int:
