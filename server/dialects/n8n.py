@@ -75,7 +75,7 @@ from eventstore import EventData, ExecutionCancelled, ExecutionDeleted, VersionC
 from eventstore.events import now_us
 from eventstore.lifecycle import TERMINAL
 from projections import ExecutionDetail, ListFilter
-from projections.queries import INT64, MAX_LIMIT, SummaryRow, encode_cursor
+from projections.queries import MAX_LIMIT, SummaryRow, encode_cursor
 
 from .. import params
 from ..auth import READ, WRITE, Principal
@@ -221,16 +221,10 @@ async def list_executions(request: web.Request) -> web.Response:
 
 async def _target(request: web.Request, who: Principal) -> ExecutionDetail:
     """The execution ``{id}`` names, unless it is another team's or deleted: 404."""
-    raw = request.match_info["id"]
-    # n8n ids are integers: /executions/42 must not find another one whose external id is "42".
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
-        raise _not_found(raw)
-    target = await execution_id(request, who)
-    if str(target) != raw or not 0 < target <= INT64[1]:
-        raise _not_found(raw)
+    target = await execution_id(request, who, external=False)  # n8n ids are integers
     found = await request.app[VIEWS].detail(target)
     if found.deleted_at is not None:
-        raise _not_found(raw)
+        raise _not_found(request.match_info["id"])
     return found
 
 

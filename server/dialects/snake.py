@@ -203,14 +203,7 @@ async def list_executions(request: web.Request) -> web.Response:
 async def detail(request: web.Request) -> web.Response:
     who = await caller(request, READ)
     params.refuse_unknown(request.query, ())
-    raw = request.match_info["id"]
-    # Snake ids are integers only: the native fallback to external ids must not
-    # answer /executions/42 with some other execution whose external id is "42".
-    if not (raw.isascii() and raw.isdigit()):
-        raise ApiError(404, "not_found", f"no execution {raw!r}", field="id")
-    target = await execution_id(request, who)
-    if str(target) != raw:  # also never int() of thousands of digits
-        raise ApiError(404, "not_found", f"no execution {raw!r}", field="id")
+    target = await execution_id(request, who, external=False)  # snake ids are integers
     found = await request.app[VIEWS].detail(target)
     return json(execution(found, request.app[_OFFSET]))
 

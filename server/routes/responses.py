@@ -33,16 +33,21 @@ def json(value: Any, status: int = 200) -> web.Response:
     return web.Response(body=_encoder.encode(value), status=status, content_type="application/json")
 
 
-async def execution_id(request: web.Request, who: Principal) -> int:
+async def execution_id(request: web.Request, who: Principal, *, external: bool = True) -> int:
     """The execution ``{id}`` names, if the caller may see it; else 404.
 
     Digits name the integer id; when no execution has that id, or the text
     is not digits, it is looked up as an external id. Another team's
     execution is answered exactly like a missing one.
+
+    ``external=False`` is for dialects whose ids are integers only: just the
+    id's own digits name it ("042" names nothing), and there is no external
+    id lookup, so ``/executions/42`` never finds one whose external id is "42".
     """
     raw = request.match_info["id"]
     store = request.app[STORE]
-    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
+    digits = raw.isascii() and raw.isdigit() and len(raw) <= 18
+    if digits and (external or str(int(raw)) == raw):
         number = int(raw)
         if who.team_id is None and 0 < number <= store.last_execution_id:
             return number  # ids are dense and permanent: it exists, and all is visible
@@ -51,11 +56,11 @@ async def execution_id(request: web.Request, who: Principal) -> int:
             if who.sees(first.team_id):
                 return number
             raise ApiError(404, "not_found", f"no execution {raw!r}", field="id")
-    external = await store.find_external(raw)
-    if external is not None:
-        first = await first_event(store, external)
+    found = await store.find_external(raw) if external else None
+    if found is not None:
+        first = await first_event(store, found)
         if first is not None and who.sees(first.team_id):
-            return external
+            return found
     raise ApiError(404, "not_found", f"no execution {raw!r}", field="id")
 
 

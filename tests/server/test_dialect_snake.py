@@ -132,7 +132,7 @@ async def test_the_offset_is_a_setting(tmp_path: Path) -> None:
 async def test_only_integer_ids_name_an_execution(api: Api) -> None:
     await api.create(external_id="ext-1")
     await api.create(external_id="99")
-    for path in ("ext-1", "99", "0", "x1"):
+    for path in ("ext-1", "99", "0", "01", "x1", "9" * 30):
         status, body = await api.call("GET", f"{BASE}/executions/{path}")
         assert status == 404, path
         assert body["error"]["code"] == "not_found"  # the native error shape
