@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 # The range ISO 8601 years 1..9999 cover, in microseconds since the epoch.
-MIN_US: Final = int((datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1))
+MIN_US: Final = int((datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // timedelta(microseconds=1))
 MAX_US: Final = int(
-    (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+    (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - EPOCH) // timedelta(microseconds=1)
 )
 
 
@@ -22,7 +22,7 @@ def iso_ms(us: int) -> str:
     the whole response.
     """
     us = min(max(us, MIN_US), MAX_US)
-    moment = _EPOCH + timedelta(microseconds=us - us % 1000)
+    moment = EPOCH + timedelta(microseconds=us - us % 1000)
     m = moment
     return (
         f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
@@ -53,7 +53,7 @@ def parse_iso(text: str) -> int:
         moment = moment.replace(tzinfo=UTC)
     if moment.tzinfo is None:
         raise ValueError("needs a UTC offset, such as Z or +09:00")
-    us: int = (moment - _EPOCH) // timedelta(microseconds=1)
+    us: int = (moment - EPOCH) // timedelta(microseconds=1)
     if not MIN_US <= us <= MAX_US:
         raise ValueError("must fall within the years 1 to 9999 in UTC")
     return us
@@ -89,7 +89,7 @@ def iso_seconds_at(us: int, offset: timedelta) -> str:
     """
     step = 1_000_000
     local = min(max(us + offset // timedelta(microseconds=1), MIN_US), MAX_US)
-    m = _EPOCH + timedelta(microseconds=local - local % step)
+    m = EPOCH + timedelta(microseconds=local - local % step)
     minutes = int(abs(offset) // timedelta(minutes=1))
     sign = "-" if offset < timedelta(0) else "+"
     return (

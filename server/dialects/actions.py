@@ -54,7 +54,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -71,7 +71,7 @@ from ..auth import READ, Principal
 from ..context import SETTINGS, STORE, VIEWS
 from ..errors import ApiError
 from ..routes.responses import caller, execution_by_uuid, first_event, json
-from ..times import MAX_US, MIN_US
+from ..times import EPOCH, MAX_US, MIN_US
 
 PREFIX: Final = "/compat/actions"
 
@@ -134,7 +134,6 @@ def hashid_number(text: str) -> int | None:
 
 _MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # fmt: skip
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY_US: Final = 86_400_000_000
 
 
@@ -149,7 +148,7 @@ def time_zone(name: str) -> ZoneInfo:
 def _utc(us: int) -> datetime:
     # A day inside years 1..9999, so that no zone's offset leaves the range.
     us = min(max(us, MIN_US + _DAY_US), MAX_US - _DAY_US)
-    return _EPOCH + timedelta(microseconds=us - us % 1_000_000)
+    return EPOCH + timedelta(microseconds=us - us % 1_000_000)
 
 
 def local_iso(us: int, zone: ZoneInfo) -> str:
@@ -268,7 +267,7 @@ def stat(node: NodeDetail, detail: ExecutionDetail, zone: ZoneInfo) -> Stat:
 
 def execution(detail: ExecutionDetail, zone: ZoneInfo) -> Execution:
     d = detail
-    nodes = [node for node in d.nodes if node.attempts]
+    nodes = d.nodes
     statuses = [node.status for node in nodes]
     counts = _counts(
         d.status, len(nodes), statuses.count("running"), statuses.count("completed"),

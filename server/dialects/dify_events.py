@@ -74,14 +74,13 @@ from ..auth import READ
 from ..context import SETTINGS, STORE, VIEWS
 from ..errors import ApiError
 from ..routes.responses import caller, first_event
-from ..routes.streams import end_stream, open_stream, subscribed
+from ..routes.streams import BATCH, end_stream, open_stream, subscribed
 from ..sse import ClientGone, EventStream, with_heartbeats
 from .dify import find_run, inputs, seconds, seconds_between, workflow_run
 
 PING: Final = b"event: ping\n\n"
 _QUERY: Final = ("user", "include_state_snapshot", "continue_on_pause")
 _FLAGS: Final = ("include_state_snapshot", "continue_on_pause")
-_BATCH: Final = 500  # events per write at most, while the stream catches up
 # Node execution ids are name-based UUIDs in this namespace (any fixed one would do).
 _NODE_RUNS: Final = uuid.UUID("0b9c6a1e-4f2d-5e8a-9c3b-7d1e2f4a6b8c")
 _encoder: Final = msgspec.json.Encoder()
@@ -293,7 +292,7 @@ async def _follow(request: web.Request, stream: EventStream, target: int) -> Non
                 await stream.send(PING)
                 continue
             # Behind (the replay, above all), it catches up in few writes, not one per event.
-            chunk, finished = run.messages([event, *subscription.ready(_BATCH)])
+            chunk, finished = run.messages([event, *subscription.ready(BATCH)])
             if chunk:
                 await stream.send(chunk)
             if finished:

@@ -168,7 +168,7 @@ def execution(detail: ExecutionDetail, offset: timedelta) -> Execution:
         completed_at=_at(d.finished_at, offset),
         duration_ms=d.duration_ms, consumed_ai_tokens=d.tokens, is_test_mode=d.test_mode,
         input_data=d.input,
-        node_outputs={n.node_id: node_output(n, offset) for n in d.nodes if n.attempts},
+        node_outputs={n.node_id: node_output(n, offset) for n in d.nodes},
         error=_error(d.status, error.code, message, error.node_id),
     )  # fmt: skip
 

@@ -218,7 +218,7 @@ def execution(d: ExecutionDetail) -> Execution:
         error_message=_message(d.status, code, message),
         created_at=iso_ms(d.created_at), started_at=iso_ms_or_none(d.started_at),
         completed_at=iso_ms_or_none(d.finished_at), duration_ms=d.duration_ms,
-        node_executions=[node_execution(d.uuid, n) for n in d.nodes if n.attempts],
+        node_executions=[node_execution(d.uuid, n) for n in d.nodes],
     )  # fmt: skip
 
 

@@ -37,6 +37,7 @@ from ..auth import READ, check_team
 from ..context import MASKER, VIEWS
 from ..errors import ApiError
 from ..export import csv_text
+from ..masking import MASK
 from ..routes.export import FORMATS, document, download
 from ..routes.responses import caller
 from ..times import iso_ms, iso_ms_or_none
@@ -47,7 +48,6 @@ DEFAULT_DAYS: Final = 30
 MAX_DAYS: Final = 3650
 _DAY_US: Final = timedelta(days=1) // timedelta(microseconds=1)
 _SECRETS: Final = web.AppKey[re.Pattern[str]]("teams_secrets")
-_MASK: Final = "***"
 
 
 class ExportNode(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -97,7 +97,7 @@ def mask_text(text: str | None, secrets: re.Pattern[str]) -> str | None:
 
     def masked(found: re.Match[str]) -> str:
         quote = found.group("value")[0] if found.group("value")[0] in "\"'" else ""
-        return found.group("key") + quote + _MASK + quote
+        return found.group("key") + quote + MASK + quote
 
     return secrets.sub(masked, text)
 
@@ -107,13 +107,9 @@ def _node_error(node: NodeDetail, secrets: re.Pattern[str]) -> str | None:
     return mask_text(error_text(last.error), secrets) if last.status == "failed" else None
 
 
-def _nodes(detail: ExecutionDetail) -> list[NodeDetail]:
-    return [node for node in detail.nodes if node.attempts]
-
-
 def json_execution(d: ExecutionDetail, secrets: re.Pattern[str]) -> bytes:
     nodes = []
-    for node in _nodes(d):
+    for node in d.nodes:
         start, end, duration = node_span(node)
         nodes.append(
             ExportNode(
@@ -149,7 +145,7 @@ def csv_rows(d: ExecutionDetail, secrets: re.Pattern[str]) -> str:
         since_created(d.created_at, d.finished_at),
     ]  # fmt: skip
     rows: list[list[str | int | None]] = []
-    for node in _nodes(d):
+    for node in d.nodes:
         start, end, duration = node_span(node)
         rows.append(
             [

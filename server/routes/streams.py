@@ -30,7 +30,7 @@ from ..sse import ClientGone, EventStream, frame, with_heartbeats
 from .responses import INT64_MAX, caller, execution_id
 
 _encoder: Final = msgspec.json.Encoder()
-_BATCH: Final = 500  # events per write at most, when a stream has fallen behind
+BATCH: Final = 500  # events per write at most, when a stream has fallen behind
 STREAM_FILTERS: Final = ("workflow_id", "execution_id", "type", "team_id")
 
 
@@ -103,7 +103,7 @@ async def store_stream(request: web.Request) -> web.StreamResponse:
                     continue
                 # A stream that fell behind catches up in few writes, not one per event.
                 chunk = [_store_frame(frames, event)]
-                chunk += [_store_frame(frames, e) for e in subscription.ready(_BATCH)]
+                chunk += [_store_frame(frames, e) for e in subscription.ready(BATCH)]
                 await stream.send(b"".join(chunk))
         except ClientGone:
             return stream.response
