@@ -90,6 +90,19 @@ def statuses(query: MultiMapping[str]) -> frozenset[str] | None:
     return names
 
 
+def dialect_status(
+    query: MultiMapping[str], names: Mapping[str, frozenset[str]]
+) -> frozenset[str] | None:
+    """``status`` as one of a dialect's own ``names``: the statuses it stands for."""
+    value = one(query, "status")
+    if value is None:
+        return None
+    if value not in names:
+        message = f"{value!r} is not one of {', '.join(names)}"
+        raise ApiError(400, "invalid_status", message, field="status")
+    return names[value]
+
+
 def boolean(query: MultiMapping[str], name: str) -> bool | None:
     value = one(query, name)
     if value is None:

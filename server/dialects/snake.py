@@ -28,7 +28,7 @@ from typing import Final
 
 import msgspec
 from aiohttp import web
-from multidict import MultiDict, MultiMapping
+from multidict import MultiDict
 
 from projections import ExecutionDetail
 from projections.queries import SummaryRow
@@ -37,7 +37,6 @@ from projections.views import ExecutionError, ExecutionStatus, NodeDetail, NodeS
 from .. import params
 from ..auth import READ
 from ..context import SETTINGS, VIEWS
-from ..errors import ApiError
 from ..routes import webhooks
 from ..routes.responses import caller, execution_id, json
 from ..times import iso_seconds_at, utc_offset
@@ -173,25 +172,14 @@ def execution(detail: ExecutionDetail, offset: timedelta) -> Execution:
     )  # fmt: skip
 
 
-def list_statuses(query: MultiMapping[str]) -> frozenset[str] | None:
-    value = params.one(query, "status")
-    if value is None:
-        return None
-    if value not in FILTER_STATUSES:
-        allowed = ", ".join(FILTER_STATUSES)
-        raise ApiError(400, "invalid_status", f"{value!r} is not one of {allowed}", field="status")
-    return FILTER_STATUSES[value]
-
-
 async def list_executions(request: web.Request) -> web.Response:
     who = await caller(request, READ)
     query = request.query
     params.refuse_unknown(query, _LIST_PARAMS)
     # The native parser reads the other filters; status names differ, so it never sees them.
     others = MultiDict((name, value) for name, value in query.items() if name != "status")
-    filter = msgspec.structs.replace(
-        params.list_filter(others, who.team_id), statuses=list_statuses(query)
-    )
+    statuses = params.dialect_status(query, FILTER_STATUSES)
+    filter = msgspec.structs.replace(params.list_filter(others, who.team_id), statuses=statuses)
     page = await request.app[VIEWS].list(
         filter, limit=params.limit(query), cursor=params.one(query, "cursor")
     )

@@ -222,16 +222,6 @@ def execution(d: ExecutionDetail) -> Execution:
     )  # fmt: skip
 
 
-def _statuses(query: MultiMapping[str]) -> frozenset[str] | None:
-    value = params.one(query, "status")
-    if value is None:
-        return None
-    if value not in FILTER_STATUSES:
-        message = f"{value!r} is not one of {', '.join(FILTER_STATUSES)}"
-        raise ApiError(400, "invalid_status", message, field="status")
-    return FILTER_STATUSES[value]
-
-
 def _workflow(query: MultiMapping[str], required: bool) -> str | None:
     value = params.one(query, "workflowId")
     if value == "" or (value is None and required):
@@ -269,7 +259,7 @@ async def team_executions(request: web.Request) -> web.Response:
     filter = ListFilter(
         team_id=team,
         workflow_id=_workflow(query, required=False),
-        statuses=_statuses(query),
+        statuses=params.dialect_status(query, FILTER_STATUSES),
         created_after=params.time_param(query, "from"),
         created_before=params.time_param(query, "to"),
     )
