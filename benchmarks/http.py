@@ -17,9 +17,8 @@ the server (``python -m server.cli serve`` on 127.0.0.1, the token in
   client around each request (body read included): p50 and p99.
 - executions recorded/s: ``--clients`` concurrent workers on a pool of as many
   connections, each execution a ``POST /v1/executions`` (with an external_id)
-  then one ``POST /v1/executions/{id}/events`` with the rest of its lifecycle.
-  A create answered 404 although committed (a server bug under concurrency)
-  is re-sent; the idempotent create then returns it, and the count is shown.
+  then one ``POST /v1/executions/{id}/events`` with the rest of its lifecycle;
+  any answer but 201 stops the run.
 - webhook triggers/s: one ``POST /v1/workflows/{wf}/webhook`` for a hash, then
   ``POST /v1/webhooks/{hash}`` with a small JSON body from as many workers.
 
@@ -56,7 +55,6 @@ from typing import Final
 from . import http_server, writer_cycle
 from .http_load import (
     EVENTS_PER_EXECUTION,
-    RETRIED,
     Latency,
     Rate,
     Target,
@@ -207,8 +205,6 @@ def print_rates(args: argparse.Namespace, rates: dict[str, Rate]) -> None:
         for kind, taken in rate.requests_ns.items():
             p50, p99 = quantile_ms(taken, 0.5), quantile_ms(taken, 0.99)
             print(f"  {kind:<30} {len(taken):>7,}  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")
-        if RETRIED in rate.requests_ns:
-            print(f"  ({RETRIED}: a server bug, see _create in benchmarks/http_load.py)")
         # CPU in cores (CPU seconds per wall second), to show which side is the limit.
         cores = f"  CPU, in cores: client process {rate.client_cpu / rate.seconds:.2f}"
         if rate.server_cpu is not None:

@@ -31,8 +31,6 @@ TIMEOUT: Final = aiohttp.ClientTimeout(total=60)
 JSON: Final = {"Content-Type": "application/json"}
 LISTS: Final = {"no filter": "", "status=failed": "&status=failed"}
 WEBHOOK_WORKFLOW: Final = "wf-webhook"
-CREATE_ATTEMPTS: Final = 5
-RETRIED: Final = "create answered 404, re-sent"
 _encode: Final = msgspec.json.encode
 INPUT: Final = {"ticket_id": 40_123, "text": "Refund not received yet."}
 OUTPUT: Final = {"status": "ok", "label": "billing", "score": 0.93}
@@ -136,7 +134,16 @@ def cpu_seconds(pid: int) -> tuple[float, float] | None:
         return None
 
 
-async def _expect(response: aiohttp.ClientResponse, status: int) -> bytes:
+def cpu_between(
+    before: tuple[float, float] | None, after: tuple[float, float] | None
+) -> tuple[float, float] | None:
+    """CPU used between two ``cpu_seconds`` readings; None if /proc gave none."""
+    if before is None or after is None:
+        return None
+    return (after[0] - before[0], after[1] - before[1])
+
+
+async def expect(response: aiohttp.ClientResponse, status: int) -> bytes:
     body = await response.read()
     if response.status != status:
         raise RuntimeError(f"{response.method} {response.url}: {response.status} {body[:300]!r}")
@@ -182,9 +189,7 @@ async def _rate(
         server_before, cpu = cpu_seconds(target.server_pid), process_time()
         done, elapsed, times = await _drive(session, op, clients, seconds, cap, warm)
         cpu, server_after = process_time() - cpu, cpu_seconds(target.server_pid)
-    server = None
-    if server_before is not None and server_after is not None:
-        server = (server_after[0] - server_before[0], server_after[1] - server_before[1])
+    server = cpu_between(server_before, server_after)
     return Rate(done, warm + done, elapsed, cpu, server, dict(times))
 
 
@@ -197,35 +202,16 @@ def record_executions(
 
     async def one(session: aiohttp.ClientSession, n: int, times: Times) -> None:
         start = perf_counter_ns()
-        created = await _create(session, executions, headers, n, times)
+        async with session.post(executions, data=create_body(n), headers=headers) as response:
+            created = msgspec.json.decode(await expect(response, 201), type=_Id).id
         middle = perf_counter_ns()
         events = f"{executions}/{created}/events"
         async with session.post(events, data=APPEND_BODY, headers=headers) as response:
-            await _expect(response, 201)
+            await expect(response, 201)
         times["create"].append(middle - start)
         times["append"].append(perf_counter_ns() - middle)
 
     return asyncio.run(_rate(target, one, clients, seconds, warm_up, cap))
-
-
-async def _create(
-    session: aiohttp.ClientSession, url: str, headers: dict[str, str], n: int, times: Times
-) -> int:
-    """The new execution's id. Under concurrent load the server may answer a
-    create it has committed with 404 (its read-back saw an older snapshot):
-    re-sent with the same external_id, the create returns that execution
-    (200) and writes nothing, so the log's event count stays exact."""
-    body = create_body(n)
-    for _ in range(CREATE_ATTEMPTS):
-        start = perf_counter_ns()
-        async with session.post(url, data=body, headers=headers) as response:
-            answer = await response.read()
-        if response.status in (200, 201):
-            return msgspec.json.decode(answer, type=_Id).id
-        if response.status != 404:
-            break
-        times[RETRIED].append(perf_counter_ns() - start)
-    raise RuntimeError(f"POST {url}: {response.status} {answer[:300]!r}")
 
 
 def trigger_webhooks(
@@ -239,7 +225,7 @@ def trigger_webhooks(
             aiohttp.ClientSession(timeout=TIMEOUT, headers=target.auth()) as session,
             session.post(f"{target.base}/v1/workflows/{WEBHOOK_WORKFLOW}/webhook") as response,
         ):
-            return msgspec.json.decode(await _expect(response, 201), type=_Hash).hash
+            return msgspec.json.decode(await expect(response, 201), type=_Hash).hash
 
     url = f"{target.base}/v1/webhooks/{asyncio.run(new_hash())}"
 
@@ -247,7 +233,7 @@ def trigger_webhooks(
         body = _encode({"ticket_id": 40_000 + n, "text": "Refund not received yet."})
         start = perf_counter_ns()
         async with session.post(url, data=body, headers=JSON) as response:
-            await _expect(response, 202)
+            await expect(response, 202)
         times["trigger"].append(perf_counter_ns() - start)
 
     return asyncio.run(_rate(target, one, clients, seconds, warm_up, cap))
@@ -288,12 +274,12 @@ async def _timed(
 ) -> Latency:
     for url in itertools.islice(itertools.cycle(urls), WARM_UP_REQUESTS):
         async with session.get(url) as response:
-            await _expect(response, 200)
+            await expect(response, 200)
     taken: list[int] = []
     for url in itertools.islice(itertools.cycle(urls), samples):
         start = perf_counter_ns()
         async with session.get(url) as response:
-            await _expect(response, 200)
+            await expect(response, 200)
         taken.append(perf_counter_ns() - start)
     return Latency(label, taken)
 
@@ -304,7 +290,7 @@ async def _follow(session: aiohttp.ClientSession, first: str, depth: int) -> tup
     url, cursor, page = first, "", 1
     while page <= depth:
         async with session.get(url) as response:
-            found = msgspec.json.decode(await _expect(response, 200), type=_Page)
+            found = msgspec.json.decode(await expect(response, 200), type=_Page)
         if len(found.items) != PAGE or found.next_cursor is None:
             break
         cursor, page = found.next_cursor, page + 1

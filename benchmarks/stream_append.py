@@ -22,12 +22,9 @@ from typing import Any, Final
 import aiohttp
 import msgspec
 
-from .http_load import INPUT, OUTPUT, Target
+from .http_load import INPUT, JSON, OUTPUT, TIMEOUT, Target, expect
 
 IN_FLIGHT: Final = 64
-CREATE_ATTEMPTS: Final = 5
-TIMEOUT: Final = aiohttp.ClientTimeout(total=60)
-JSON: Final = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +33,6 @@ class Appended:
     window_events: int  # acknowledged, of the requests due in the measured window
     window_seconds: float  # from the window's start to its last answer (at least its length)
     requests_ns: list[int]  # round trips of the window's requests
-    behind_ms: float  # the latest any request was sent after its due time
-    retried: int  # creates answered 404 though committed, re-sent (a server bug)
     failures: list[str]
 
 
@@ -75,8 +70,6 @@ class _Tally:
     events: int = 0
     window_events: int = 0
     last_answer: float = 0.0
-    behind: float = 0.0
-    retried: int = 0
 
 
 async def _append(
@@ -93,7 +86,9 @@ async def _append(
     async def one(session: aiohttp.ClientSession, n: int) -> None:
         began = perf_counter_ns()
         try:
-            await _create(session, url, headers, body(str(start_ns), n, batch), tally)
+            data = body(str(start_ns), n, batch)
+            async with session.post(url, data=data, headers=headers) as response:
+                await expect(response, 201)
         except (aiohttp.ClientError, TimeoutError, RuntimeError) as e:
             failures.append(f"{type(e).__name__}: {e}")
             return
@@ -112,34 +107,8 @@ async def _append(
             due = t0 + n * interval
             await asyncio.sleep(max(0.0, due - perf_counter()))
             await gate.acquire()
-            tally.behind = max(tally.behind, perf_counter() - due)
             tasks.append(asyncio.create_task(one(session, n)))
         await asyncio.gather(*tasks)
     window_start = t0 + first_window * interval
     elapsed = max(seconds, tally.last_answer - window_start)
-    return Appended(
-        tally.events,
-        tally.window_events,
-        elapsed,
-        times,
-        tally.behind * 1e3,
-        tally.retried,
-        failures,
-    )
-
-
-async def _create(
-    session: aiohttp.ClientSession, url: str, headers: dict[str, str], data: bytes, tally: _Tally
-) -> None:
-    """Under load the server may answer a committed create with 404 (its
-    read-back saw an older snapshot); re-sent with the same external_id it
-    answers 200 and writes nothing, so the log's count stays exact."""
-    for _ in range(CREATE_ATTEMPTS):
-        async with session.post(url, data=data, headers=headers) as response:
-            answer = await response.read()
-        if response.status in (200, 201):
-            return
-        if response.status != 404:
-            break
-        tally.retried += 1
-    raise RuntimeError(f"POST {url}: {response.status} {answer[:300]!r}")
+    return Appended(tally.events, tally.window_events, elapsed, times, failures)

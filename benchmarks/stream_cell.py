@@ -28,7 +28,7 @@ from time import perf_counter
 from typing import Any, Final
 
 from . import http_server
-from .http_load import Target, cpu_seconds
+from .http_load import Target, cpu_between, cpu_seconds
 from .stream_append import Appended, append_paced
 from .stream_clients import CONNECT_TIMEOUT, Queue, Received, read_back, subscribe
 
@@ -59,9 +59,8 @@ class Cell:
     connected: int = 0
     errors: tuple[str, ...] = ()
     received: tuple[Received, ...] = ()
-    append_cpu: tuple[float, float] = (0.0, 0.0)  # server (process, loop thread) CPU s, appending
-    append_wall: float = 0.0
-    total_cpu: tuple[float, float] = (0.0, 0.0)  # the same, from the start to the drain's end
+    # Server (process, loop-thread) CPU seconds from the start to the drain's end.
+    total_cpu: tuple[float, float] = (0.0, 0.0)
     total_wall: float = 0.0
     rss_kb: tuple[int, int, int] = (0, 0, 0)  # server RSS: before, peak during, after
 
@@ -163,10 +162,10 @@ def run_cell(
         with PeakRss(pid) as peak:
             cpu, began = cpu_seconds(pid), perf_counter()
             cell = _append(pool, target, subscribers, rate, settings, start_ns, start)
-            cell.append_cpu, cell.append_wall = _used(cpu, cpu_seconds(pid)), perf_counter() - began
             cell.connected, cell.errors = connected, tuple(errors)
             _drain(cell, controls, out, settings.drain)
-            cell.total_cpu, cell.total_wall = _used(cpu, cpu_seconds(pid)), perf_counter() - began
+            used = cpu_between(cpu, cpu_seconds(pid)) or (0.0, 0.0)
+            cell.total_cpu, cell.total_wall = used, perf_counter() - began
     cell.expected, cell.window_events = read_back(target, start, cell.head, window)
     flush(target)
     wait_idle(pid)
@@ -198,11 +197,3 @@ def _drain(cell: Cell, controls: list[Queue[Any]], out: Queue[Any], drain: float
     for control in controls:
         control.put(("end", cell.head, deadline_ns))
     cell.received = tuple(out.get(timeout=drain + RESULT_GRACE) for _ in controls)
-
-
-def _used(
-    before: tuple[float, float] | None, after: tuple[float, float] | None
-) -> tuple[float, float]:
-    if before is None or after is None:
-        return (0.0, 0.0)
-    return (after[0] - before[0], after[1] - before[1])

@@ -87,7 +87,6 @@ class Received:
     errors: list[str]
     followers: list[tuple[int, int, int, int]]  # (last, received, duplicates, missing)
     histogram: dict[int, int]  # bucket -> messages, timed ones only
-    timed: int
     worst_us: int
     messages: int  # all messages, timed or not
     chunks: int  # reads that returned data: fewer than messages when writes coalesce
@@ -260,7 +259,6 @@ def _received(
         errors=sorted(set(errors))[:5],
         followers=[(f.last, f.received, f.duplicates, f.missing) for f in followers],
         histogram=recorder.histogram,
-        timed=recorder.timed,
         worst_us=recorder.worst_us,
         messages=recorder.messages,
         chunks=recorder.chunks,
