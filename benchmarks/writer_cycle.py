@@ -10,7 +10,9 @@ so each batch records four intervals:
   wake-up, a free CPU and the GIL);
 - COMMIT: SQLite's COMMIT on that thread: the WAL write, the fsync, and
   taking the GIL back afterwards;
-- back to loop: from the end of COMMIT until the writer task runs again.
+- back to loop: from the end of COMMIT until ``_commit`` returns: the writer
+  task's wake-up on the loop, then adopting the batch's state and attaching
+  each new execution's events (microseconds).
 
 The sum is the cycle a request waits through. Requests that arrive during
 one cycle form the next batch, so the requests per batch show how much the
