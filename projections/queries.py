@@ -25,8 +25,8 @@ from typing import Any, Final, get_args
 import aiosqlite
 import msgspec
 
-from .summary import COLUMNS, RETRY_SUCCESS, TABLE
-from .views import ExecutionStatus
+from .summary import COLUMNS, RETRY_SUCCESS, TABLE, summary_row
+from .views import ExecutionDetail, ExecutionStatus
 
 STATUSES: Final = frozenset(get_args(ExecutionStatus))
 MIN_LIMIT: Final = 1
@@ -260,6 +260,12 @@ def _check_int64(field: str, value: int) -> None:
     # Beyond 64 bits sqlite3 raises OverflowError: a bad input, not a server fault.
     if not INT64[0] <= value <= INT64[1]:
         raise InvalidQuery(field, "range", "must fit in a signed 64-bit integer")
+
+
+def row_of(detail: ExecutionDetail) -> SummaryRow:
+    """The list row of a folded detail, as the summary table holds it: what a
+    stream sends after each event, so a stream and the list never disagree."""
+    return _to_row((*summary_row(detail), detail.retry_success_id))
 
 
 def _to_row(values: Any) -> SummaryRow:

@@ -335,30 +335,6 @@ def summary(row: SummaryRow) -> Summary:
     )  # fmt: skip
 
 
-def summary_of(detail: ExecutionDetail) -> Summary:
-    """The list row of a folded detail: what a stream sends after each event."""
-    d = detail
-    counts = d.node_counts
-    error = d.error
-    return Summary(
-        id=d.id, uuid=d.uuid, external_id=d.external_id, workflow_id=d.workflow_id,
-        workflow_name=d.workflow_name, workflow_version=d.workflow_version, status=d.status,
-        trigger=d.trigger, display_name=d.display_name, test_mode=d.test_mode,
-        team_id=d.team_id, created_at=iso_ms(d.created_at),
-        started_at=iso_ms_or_none(d.started_at), finished_at=iso_ms_or_none(d.finished_at),
-        duration_ms=d.duration_ms, tokens=d.tokens,
-        nodes=NodeCounts(
-            total=len(d.nodes), running=counts.get("running", 0),
-            completed=counts.get("completed", 0), failed=counts.get("failed", 0),
-        ),
-        steps=d.steps,
-        error=_error_out(error),
-        retry_of=d.retry_of, retry_success_id=d.retry_success_id,
-        wait_till=iso_ms_or_none(d.wait_till), cancel_requested=d.cancel_requested,
-        version=d.version, updated_at=iso_ms(d.last_recorded_at),
-    )  # fmt: skip
-
-
 def history_event(event: RecordedEvent) -> HistoryEvent:
     return HistoryEvent(
         position=event.position,

@@ -21,6 +21,7 @@ from eventstore.events import TERMINAL_TYPES, now_us
 from eventstore.lifecycle import TERMINAL
 from eventstore.recent import RecentlyUsed
 from projections import ExecutionDetail, elapsed_ms, fold_step
+from projections.queries import row_of
 
 from .. import params, wire
 from ..auth import READ, Principal, check_team
@@ -78,7 +79,7 @@ async def _follow_execution(
             continue
         detail = fold_step(detail, event)
         body = wire.ExecutionStreamEvent(
-            event=wire.history_event(event), summary=wire.summary_of(detail)
+            event=wire.history_event(event), summary=wire.summary(row_of(detail))
         )
         await stream.send(frame(event.type, _encoder.encode(body), event.position))
         if event.type in TERMINAL_TYPES:

@@ -91,6 +91,22 @@ async def test_from_version_replays_instead_of_the_snapshot(live: Live) -> None:
     assert received[-1].data["summary"]["status"] == "completed"
 
 
+async def test_each_summary_a_stream_sends_is_the_list_row(live: Live) -> None:
+    # The stream folds its own rows; they must be the rows the list serves.
+    target = await _running(live.store, team="t")
+    await live.store.append(
+        target, [NodeStarted(node_id="a"), NodeCompleted(node_id="a", tokens=3)]
+    )
+    await live.store.append(target, [ExecutionCompleted()])
+    async with live.client.get(
+        f"/v1/executions/{target}/stream?from_version=1", headers=HEADERS
+    ) as response:
+        received = [m async for m in messages(response) if m.comment is None]
+    async with live.client.get("/v1/executions", headers=HEADERS) as response:
+        [row] = (await response.json())["items"]
+    assert received[-1].data["summary"] == row
+
+
 async def test_the_store_stream_resumes_after_last_event_id(live: Live) -> None:
     ids = [await _running(live.store, f"wf-{n}") for n in range(3)]
     async with live.client.get("/v1/stream?from=0", headers=HEADERS) as response:
