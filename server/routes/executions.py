@@ -22,7 +22,7 @@ from ..auth import CANCEL, READ, WRITE, Principal, check_team
 from ..context import STORE, VIEWS
 from ..decoding import decode_body, new_events, queued_event
 from ..errors import ApiError
-from .responses import INT64_MAX, caller, execution_id, first_event, json
+from .responses import caller, execution_id, first_event, json
 
 _CANCEL_ATTEMPTS = 5
 
@@ -82,7 +82,7 @@ async def detail(request: web.Request) -> web.Response:
     who = await caller(request, READ)
     query = request.query
     params.refuse_unknown(query, ("as_of_version", "as_of"))
-    version = params.integer(query, "as_of_version", 1, INT64_MAX)
+    version = params.integer(query, "as_of_version", 1)
     as_of = params.time_param(query, "as_of")
     if as_of is not None:
         # Wire times are milliseconds; the store's clock is microseconds. "As of

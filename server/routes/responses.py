@@ -14,7 +14,6 @@ from ..context import AUTH, STORE
 from ..errors import ApiError
 
 _encoder: Final = msgspec.json.Encoder()
-INT64_MAX: Final = 2**63 - 1
 
 
 async def caller(

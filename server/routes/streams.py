@@ -28,7 +28,7 @@ from ..auth import READ, Principal, check_team
 from ..context import FRAMES, SETTINGS, STORE, STREAMS, VIEWS
 from ..errors import ApiError
 from ..sse import ClientGone, EventStream, frame, with_heartbeats
-from .responses import INT64_MAX, caller, execution_id
+from .responses import caller, execution_id
 
 _encoder: Final = msgspec.json.Encoder()
 BATCH: Final = 500  # events per write at most, when a stream has fallen behind
@@ -41,7 +41,7 @@ async def execution_stream(request: web.Request) -> web.StreamResponse:
     ``?from_version=N`` replays from version N instead of the snapshot."""
     who = await caller(request, READ, query_token=True)
     params.refuse_unknown(request.query, ("from_version", "access_token"))
-    from_version = params.integer(request.query, "from_version", 1, INT64_MAX)
+    from_version = params.integer(request.query, "from_version", 1)
     target = await execution_id(request, who)
     views = request.app[VIEWS]
     detail: ExecutionDetail | None

@@ -142,6 +142,8 @@ CASES: Final = [
     Case("status", "GET", X, 400, "invalid_status", "status", params={"status": "done"}),
     Case("test_mode", "GET", X, 400, "invalid_boolean", "test_mode", params={"test_mode": "y"}),
     Case("format", "GET", X + "/export", 400, "invalid_format", "format", params={"format": "xml"}),
+    Case("text export", "GET", X + "/export", 400, "invalid_query", "text",
+         params={"q": "x" * 201}),
     Case("unknown list", "GET", X, 400, "unknown_parameter", "stauts", params={"stauts": "failed"}),
     Case("unknown export", "GET", X + "/export", 400, "unknown_parameter", "limit",
          params={"limit": "5"}),
