@@ -17,6 +17,7 @@ from aiohttp import web
 
 from eventstore import EventStore
 from eventstore.credentials import digest
+from eventstore.recent import RecentlyUsed
 
 from .errors import ApiError
 
@@ -57,7 +58,7 @@ class Authenticator:
     def __init__(self, store: EventStore, env_token: str | None = None) -> None:
         self._store = store
         self._env_digest = None if not env_token else digest(env_token)
-        self._known: dict[bytes, Principal] = {}
+        self._known: RecentlyUsed[bytes, Principal] = RecentlyUsed(_CACHE_LIMIT)
 
     async def principal(
         self,
@@ -109,9 +110,7 @@ class Authenticator:
         if record is None:
             return None
         found = Principal(record.scopes, record.team_id)
-        if len(self._known) >= _CACHE_LIMIT:
-            self._known.clear()
-        self._known[key] = found
+        self._known.store(key, found)
         return found
 
 
