@@ -15,7 +15,9 @@ from eventstore.hashchain import verify_file
 from projections.rebuild import rebuild
 
 from .auth import SCOPES, new_secret
+from .context import DEFAULT_MAX_BODY
 from .dialects import DIALECTS
+from .masking import DEFAULT_MASKED_KEYS
 from .serve import serve
 
 
@@ -67,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         "--mask-key",
         action="append",
         help="a key whose values exports mask (repeatable; replaces the defaults:"
-        " password, token, secret, api_key, authorization)",
+        f" {', '.join(sorted(DEFAULT_MASKED_KEYS))})",
     )
     serve.add_argument(
         "--root-dialect",
@@ -76,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         help="serve this dialect at the root instead of under /compat/<name>",
     )
     serve.add_argument(
-        "--max-body", type=_positive, default=10 * 1024 * 1024, help="request body limit, bytes"
+        "--max-body", type=_positive, default=DEFAULT_MAX_BODY, help="request body limit, bytes"
     )
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="action", required=True)

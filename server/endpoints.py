@@ -3,15 +3,11 @@ built from it, so the document cannot drift from what is served."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from aiohttp import web
-
 from .auth import Scope
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from .errors import Handler
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ from typing import Annotated, Final
 import msgspec
 
 from eventstore import RecordedEvent
-from eventstore.events import EVENT_TYPES, Int64
-from projections import ExecutionDetail, SummaryRow
+from eventstore.events import EVENT_TYPES, Int64, now_us
+from projections import ExecutionDetail, SummaryRow, elapsed_ms
 from projections.views import AttemptDetail, ExecutionError, NodeDetail, UsageDetail
 
 from .times import iso_ms, iso_ms_or_none
@@ -38,10 +38,13 @@ class AppendBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     expected_version: Int64 | None = None
 
 
+MAX_WORKFLOW_ID: Final = 200  # characters, wherever a client names a workflow
+
+
 class CreateBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The ``execution.queued`` fields, and optionally the first events, recorded atomically."""
 
-    workflow_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    workflow_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_WORKFLOW_ID)]
     workflow_name: str | None = None
     workflow_version: Int64 | None = None
     trigger: str = "api"
@@ -256,7 +259,12 @@ def usage(value: UsageDetail | None) -> Usage | None:
     )
 
 
-def execution(detail: ExecutionDetail, elapsed_ms: int | None) -> Execution:
+def execution_now(detail: ExecutionDetail) -> Execution:
+    """The detail as answered now: an unfinished execution's elapsed time runs to this moment."""
+    return execution(detail, elapsed_ms(detail, now_us()))
+
+
+def execution(detail: ExecutionDetail, elapsed: int | None) -> Execution:
     d = detail
     error = d.error
     return Execution(
@@ -267,7 +275,7 @@ def execution(detail: ExecutionDetail, elapsed_ms: int | None) -> Execution:
         retry_success_id=d.retry_success_id, worker=d.worker,
         created_at=iso_ms(d.created_at), started_at=iso_ms_or_none(d.started_at),
         finished_at=iso_ms_or_none(d.finished_at), duration_ms=d.duration_ms,
-        elapsed_ms=elapsed_ms, input=d.input, output=d.output, tokens=d.tokens,
+        elapsed_ms=elapsed, input=d.input, output=d.output, tokens=d.tokens,
         usage=usage(d.usage), node_counts=d.node_counts, steps=d.steps,
         nodes=[_node(n) for n in d.nodes],
         error=_error_out(error),

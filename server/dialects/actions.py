@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -69,7 +69,7 @@ from projections.views import ExecutionStatus, NodeDetail
 from .. import params
 from ..auth import READ, Principal
 from ..context import SETTINGS, STORE, VIEWS
-from ..errors import ApiError
+from ..errors import ApiError, Handler
 from ..routes.responses import caller, execution_by_uuid, first_event, json
 from ..times import EPOCH, MAX_US, MIN_US
 
@@ -369,7 +369,6 @@ async def retrieve(request: web.Request) -> web.Response:
     return json(execution(found, request.app[_ZONE]))
 
 
-Handler = Callable[[web.Request], Awaitable[web.Response]]
 ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
     ("GET", "/api/v1/executions", list_executions),
     ("GET", "/api/v1/executions/{id}", retrieve),

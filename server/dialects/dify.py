@@ -40,7 +40,7 @@ Mapping choices the document leaves open:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Final
 
 import msgspec
@@ -52,7 +52,7 @@ from projections import ExecutionDetail, ExecutionStatus
 from .. import params
 from ..auth import READ, Principal
 from ..context import VIEWS
-from ..errors import ApiError, shaped
+from ..errors import ApiError, Handler, shaped
 from ..routes.responses import caller, execution_by_uuid, json
 
 PREFIX: Final = "/compat/dify"
@@ -174,9 +174,6 @@ async def run_detail(request: web.Request) -> web.Response:
     target = await find_run(request, who)
     detail = await request.app[VIEWS].detail(target)
     return json(workflow_run(detail, now_us()))
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def routes() -> tuple[tuple[str, str, Handler], ...]:

@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Final
 
 import msgspec
@@ -80,7 +80,7 @@ from projections.queries import MAX_LIMIT, SummaryRow, encode_cursor
 from .. import params
 from ..auth import READ, WRITE, Principal
 from ..context import STORE, VIEWS
-from ..errors import ApiError, shaped
+from ..errors import ApiError, Handler, shaped
 from ..routes.responses import caller, execution_id, first_event, json
 from .n8n_data import STATUS_NAMES, ExecutionList, execution, list_item, list_item_of
 
@@ -259,7 +259,6 @@ async def delete(request: web.Request) -> web.Response:
     raise ApiError(409, "busy", "the execution kept changing; try again")
 
 
-Handler = Callable[[web.Request], Awaitable[web.Response]]
 ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
     ("GET", "/api/v1/executions", list_executions),
     ("GET", "/api/v1/executions/{id}", detail),

@@ -22,7 +22,7 @@ Mapping choices the document leaves open:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Final
 
@@ -37,6 +37,7 @@ from projections.views import ExecutionError, ExecutionStatus, NodeDetail, NodeS
 from .. import params
 from ..auth import READ
 from ..context import SETTINGS, VIEWS
+from ..errors import Handler
 from ..routes import webhooks
 from ..routes.responses import caller, execution_id, json
 from ..times import iso_seconds_at, utc_offset
@@ -196,7 +197,6 @@ async def detail(request: web.Request) -> web.Response:
     return json(execution(found, request.app[_OFFSET]))
 
 
-Handler = Callable[[web.Request], Awaitable[web.Response]]
 ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
     ("GET", "/api/v1/executions", list_executions),
     ("GET", "/api/v1/executions/{id}", detail),

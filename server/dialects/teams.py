@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from http import HTTPStatus
 from typing import Final
@@ -65,7 +65,7 @@ from projections.views import ExecutionStatus, NodeDetail, NodeError, NodeStatus
 from .. import params
 from ..auth import CANCEL, READ, ROOT, Principal, check_team
 from ..context import STORE, VIEWS
-from ..errors import ApiError, shaped
+from ..errors import ApiError, Handler, shaped
 from ..routes.responses import caller, execution_by_uuid, json
 from ..times import iso_ms, iso_ms_or_none
 
@@ -336,9 +336,6 @@ def _naming(field: str | None, message: str) -> str:
     if field is None or message.startswith(f"{field}:"):
         return message
     return f"{field}: {message}"
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def spring_errors(handler: Handler) -> Handler:

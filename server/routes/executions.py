@@ -14,8 +14,7 @@ from eventstore import (
     ExecutionCancelRequested,
     VersionConflict,
 )
-from eventstore.events import now_us
-from projections import ExecutionDetail, elapsed_ms, fold
+from projections import elapsed_ms, fold
 
 from .. import params, wire
 from ..auth import CANCEL, READ, WRITE, Principal, check_team
@@ -40,12 +39,12 @@ async def create(request: web.Request) -> web.Response:
     new = fold(created.events)
     if new is not None:
         # The execution as this create committed it: no read back on the loop.
-        return json(_execution(new), 201)
+        return json(wire.execution_now(new), 201)
     detail = await request.app[VIEWS].detail(created.execution_id)
     if not who.sees(detail.team_id):
         # A retried create with another team's external id: say no more than that.
         raise ApiError(409, "external_id_taken", "the external_id is taken", field="external_id")
-    return json(_execution(detail), 200)
+    return json(wire.execution_now(detail), 200)
 
 
 async def append(request: web.Request) -> web.Response:
@@ -92,7 +91,7 @@ async def detail(request: web.Request) -> web.Response:
     target = await execution_id(request, who)
     views = request.app[VIEWS]
     if version is None and as_of is None:
-        return json(_execution(await views.detail(target)))
+        return json(wire.execution_now(await views.detail(target)))
     if version is not None and as_of is not None:
         raise ApiError(400, "exclusive", "give as_of_version or as_of, not both", field="as_of")
     replayed = await views.replay(target, as_of_version=version, as_of_time=as_of)
@@ -125,7 +124,7 @@ async def cancel(request: web.Request) -> web.Response:
             event, status = ExecutionCancelled(by=body.by, reason=body.reason), 200
         elif current.status in ("running", "waiting"):
             if current.cancel_requested:
-                return json(_execution(current), 202)
+                return json(wire.execution_now(current), 202)
             event, status = ExecutionCancelRequested(by=body.by, reason=body.reason), 202
         else:
             message = f"the execution already finished ({current.status})"
@@ -134,7 +133,7 @@ async def cancel(request: web.Request) -> web.Response:
             await store.append(target, [event], expected_version=current.version)
         except VersionConflict:
             continue  # the engine moved it meanwhile: decide again on the new state
-        return json(_execution(await views.detail(target)), status)
+        return json(wire.execution_now(await views.detail(target)), status)
     raise ApiError(409, "busy", "the execution kept changing; try again")
 
 
@@ -142,7 +141,3 @@ async def _visible(request: web.Request, who: Principal, target: int, field: str
     first = await first_event(request.app[STORE], target)
     if first is None or not who.sees(first.team_id):
         raise ApiError(404, "not_found", f"no execution {target}", field=field)
-
-
-def _execution(detail: ExecutionDetail) -> wire.Execution:
-    return wire.execution(detail, elapsed_ms(detail, now_us()))

@@ -17,10 +17,10 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from eventstore import RecordedEvent, Subscription, SubscriptionFilter
-from eventstore.events import TERMINAL_TYPES, now_us
+from eventstore.events import TERMINAL_TYPES
 from eventstore.lifecycle import TERMINAL
 from eventstore.recent import RecentlyUsed
-from projections import ExecutionDetail, elapsed_ms, fold_step
+from projections import ExecutionDetail, fold_step
 from projections.queries import row_of
 
 from .. import params, wire
@@ -56,7 +56,7 @@ async def execution_stream(request: web.Request) -> web.StreamResponse:
     async with subscribed(request, start, only_this) as subscription:
         try:
             if from_version is None and detail is not None:
-                snapshot = wire.execution(detail, elapsed_ms(detail, now_us()))
+                snapshot = wire.execution_now(detail)
                 await stream.send(frame("snapshot", _encoder.encode(snapshot), detail.position))
             # A finished execution has no event to come, however it was asked for.
             if detail is None or detail.status not in TERMINAL:

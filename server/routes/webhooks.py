@@ -25,14 +25,13 @@ from .responses import caller, json
 
 HASH_BYTES: Final = 24  # 192 bits
 _ANY_JSON: Final = msgspec.json.Decoder(msgspec.Raw)
-MAX_WORKFLOW_ID: Final = 200
 
 
 async def create_webhook(request: web.Request) -> web.Response:
     who = await caller(request, WRITE)
     workflow_id = request.match_info["workflow_id"]
-    if not 0 < len(workflow_id) <= MAX_WORKFLOW_ID:
-        message = f"must be 1 to {MAX_WORKFLOW_ID} characters"
+    if not 0 < len(workflow_id) <= wire.MAX_WORKFLOW_ID:
+        message = f"must be 1 to {wire.MAX_WORKFLOW_ID} characters"
         raise ApiError(400, "invalid_length", message, field="workflow_id")
     secret = secrets.token_hex(HASH_BYTES)
     await request.app[STORE].add_webhook(secret, workflow_id, who.team_id)
