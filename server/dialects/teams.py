@@ -55,8 +55,7 @@ import msgspec
 from aiohttp import web
 from multidict import MultiMapping
 
-from eventstore import ExecutionCancelled, ExecutionCancelRequested, VersionConflict
-from eventstore.events import EventData, now_us
+from eventstore.events import now_us
 from projections import ExecutionDetail, ListFilter, SummaryRow
 from projections.detail import ms_between
 from projections.queries import DEFAULT_LIMIT, MAX_LIMIT
@@ -66,6 +65,7 @@ from .. import params
 from ..auth import CANCEL, READ, ROOT, Principal, check_team
 from ..context import STORE, VIEWS
 from ..errors import ApiError, Handler, shaped
+from ..routes.executions import cancel_execution
 from ..routes.responses import caller, execution_by_uuid, json
 from ..times import iso_ms, iso_ms_or_none
 
@@ -294,28 +294,13 @@ async def cancel(request: web.Request) -> web.Response:
     """The native cancel's decisions, answered 200 as documented."""
     who = await caller(request, CANCEL)
     params.refuse_unknown(request.query, ())
-    current = await visible(request, who)
     store, views = request.app[STORE], request.app[VIEWS]
-    for _ in range(5):
-        event: EventData
-        if current.status == "queued":
-            event = ExecutionCancelled()
-        elif current.status in ("running", "waiting"):
-            if current.cancel_requested:
-                return web.Response(status=200)
-            event = ExecutionCancelRequested()
-        else:
-            name = STATUS_NAMES[current.status]
-            message = f"only RUNNING or PENDING executions can be cancelled, not {name}"
-            raise ApiError(409, "not_cancellable", message, field="id")
-        try:
-            await store.append(current.id, [event], expected_version=current.version)
-        except VersionConflict:
-            # The engine moved it meanwhile: decide again on the new state.
-            current = await views.detail(current.id)
-            continue
-        return web.Response(status=200)
-    raise ApiError(409, "busy", "the execution kept changing; try again", field="id")
+    outcome, current = await cancel_execution(store, views, await visible(request, who), field="id")
+    if outcome is None:
+        name = STATUS_NAMES[current.status]
+        message = f"only RUNNING or PENDING executions can be cancelled, not {name}"
+        raise ApiError(409, "not_cancellable", message, field="id")
+    return web.Response(status=200)
 
 
 def spring_error(error: ApiError, path: str) -> web.Response:

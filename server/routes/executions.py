@@ -6,15 +6,18 @@ and answered by ``errors.error_middleware``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from aiohttp import web
 
 from eventstore import (
     EventData,
+    EventStore,
     ExecutionCancelled,
     ExecutionCancelRequested,
     VersionConflict,
 )
-from projections import elapsed_ms, fold
+from projections import ExecutionDetail, ViewReader, elapsed_ms, fold
 
 from .. import params, wire
 from ..auth import CANCEL, READ, WRITE, Principal, check_team
@@ -117,24 +120,54 @@ async def cancel(request: web.Request) -> web.Response:
     target = await execution_id(request, who)
     body = await decode_body(request, wire.CancelBody, empty_ok=True)
     store, views = request.app[STORE], request.app[VIEWS]
+    outcome, current = await cancel_execution(
+        store, views, await views.detail(target), body.by, body.reason
+    )
+    if outcome is None:
+        message = f"the execution already finished ({current.status})"
+        raise ApiError(409, "already_finished", message)
+    if outcome == "already_requested":
+        return json(wire.execution_now(current), 202)
+    status = 200 if outcome == "cancelled" else 202
+    return json(wire.execution_now(await views.detail(target)), status)
+
+
+CancelOutcome = Literal["cancelled", "requested", "already_requested"]
+
+
+async def cancel_execution(
+    store: EventStore,
+    views: ViewReader,
+    current: ExecutionDetail,
+    by: str | None = None,
+    reason: str | None = None,
+    *,
+    field: str | None = None,
+) -> tuple[CancelOutcome | None, ExecutionDetail]:
+    """The cancel rules, for the native route and the dialects: a queued
+    execution is cancelled at once; a running or waiting one gets a cancel
+    request, for the engine to confirm (none if one stands). None, with the
+    execution, when it had already finished. Decided again on the new state
+    when the engine moves it meanwhile; a 409 ``busy`` (naming ``field``) if
+    it keeps moving."""
     for _ in range(_CANCEL_ATTEMPTS):
-        current = await views.detail(target)
         event: EventData
+        outcome: CancelOutcome
         if current.status == "queued":
-            event, status = ExecutionCancelled(by=body.by, reason=body.reason), 200
+            event, outcome = ExecutionCancelled(by=by, reason=reason), "cancelled"
         elif current.status in ("running", "waiting"):
             if current.cancel_requested:
-                return json(wire.execution_now(current), 202)
-            event, status = ExecutionCancelRequested(by=body.by, reason=body.reason), 202
+                return "already_requested", current
+            event, outcome = ExecutionCancelRequested(by=by, reason=reason), "requested"
         else:
-            message = f"the execution already finished ({current.status})"
-            raise ApiError(409, "already_finished", message)
+            return None, current
         try:
-            await store.append(target, [event], expected_version=current.version)
+            await store.append(current.id, [event], expected_version=current.version)
         except VersionConflict:
-            continue  # the engine moved it meanwhile: decide again on the new state
-        return json(wire.execution_now(await views.detail(target)), status)
-    raise ApiError(409, "busy", "the execution kept changing; try again")
+            current = await views.detail(current.id)
+            continue
+        return outcome, current
+    raise ApiError(409, "busy", "the execution kept changing; try again", field=field)
 
 
 async def _visible(request: web.Request, who: Principal, target: int, field: str) -> None:
