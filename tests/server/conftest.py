@@ -101,3 +101,8 @@ async def open_api(db: Path, settings: Settings | None = None) -> AsyncIterator[
 
 def event(type: str, **data: Any) -> dict[str, Any]:
     return {"type": type, "data": data}
+
+
+def at(type: str, time: str, **data: Any) -> dict[str, Any]:
+    """An event that happened at ``time`` (ISO 8601), as a producer reports it."""
+    return {**event(type, **data), "occurred_at": time}

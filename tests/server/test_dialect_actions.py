@@ -13,7 +13,7 @@ from server.app import create_app
 from server.context import Settings
 from server.dialects.actions import hashid, hashid_number
 
-from .conftest import Api, event, open_api
+from .conftest import Api, at, event, open_api
 
 BASE = "/compat/actions/api/v1"
 ITEM_FIELDS = {
@@ -23,10 +23,6 @@ ITEM_FIELDS = {
 }  # fmt: skip
 DETAIL_FIELDS = ITEM_FIELDS | {"execution_data", "log", "stats", "template"}
 NO_TIMES = {"scheduled_at": None, "completed_at": None, "stopped_at": None, "failed_at": None}
-
-
-def at(type: str, time: str, **data: Any) -> dict[str, Any]:
-    return {**event(type, **data), "occurred_at": time}
 
 
 async def _create(api: Api, time: str, *events: dict[str, Any], **fields: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 from server.app import create_app
 from server.context import STREAMS, Settings
 
-from .conftest import MAX_BODY, Api, event, open_api
+from .conftest import MAX_BODY, Api, at, event, open_api
 from .sse_client import messages, take
 
 BASE = "/compat/dify/v1"
@@ -35,10 +35,6 @@ NODE_FINISHED_FIELDS = NODE_STARTED_FIELDS | {
 
 
 T0 = "2026-03-01T09:00:00+00:00"
-
-
-def at(type: str, time: str, **data: Any) -> dict[str, Any]:
-    return {**event(type, **data), "occurred_at": time}
 
 
 def unix(time: str) -> int:

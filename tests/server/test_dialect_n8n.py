@@ -12,7 +12,7 @@ import pytest
 
 from eventstore import ExecutionQueued
 
-from .conftest import Api, event
+from .conftest import Api, at, event
 
 BASE = "/compat/n8n/api/v1"
 LIST_FIELDS = {
@@ -21,10 +21,6 @@ LIST_FIELDS = {
 }  # fmt: skip
 DETAIL_FIELDS = LIST_FIELDS | {"createdAt", "deletedAt"}
 DATA_FIELDS = {"customData", "data", "workflowData"}
-
-
-def at(type: str, time: str, **data: Any) -> dict[str, Any]:
-    return {**event(type, **data), "occurred_at": time}
 
 
 def ms(time: str) -> int:

@@ -10,13 +10,9 @@ import pytest
 from server.app import create_app
 from server.context import Settings
 
-from .conftest import Api, event
+from .conftest import Api, at, event
 
 BASE = "/compat/snake/api/v1"
-
-
-def at(type: str, time: str, **data: Any) -> dict[str, Any]:
-    return {**event(type, **data), "occurred_at": time}
 
 
 # The document's example: 10:00:00 to 10:00:42.381 in Tokyo, 51 + 73 = 124 tokens.

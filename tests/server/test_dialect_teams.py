@@ -15,7 +15,7 @@ from server.context import Settings
 from server.dialects.teams import NODE_NAMESPACE
 from server.dialects.teams_export import mask_text, secrets_pattern
 
-from .conftest import Api, event, open_api
+from .conftest import Api, at, event, open_api
 
 BASE = "/compat/teams/api/executions"
 SPRING_ERROR = {"timestamp", "status", "error", "message", "path"}
@@ -25,10 +25,6 @@ CSV_COLUMNS = [
     "node_name", "node_status", "node_started_at", "node_completed_at",
     "node_duration_ms", "node_error",
 ]  # fmt: skip
-
-
-def at(type: str, time: str, **data: Any) -> dict[str, Any]:
-    return {**event(type, **data), "occurred_at": time}
 
 
 def node_uuid(execution: str, node: str) -> str:
