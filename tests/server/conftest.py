@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -106,3 +106,22 @@ def event(type: str, **data: Any) -> dict[str, Any]:
 def at(type: str, time: str, **data: Any) -> dict[str, Any]:
     """An event that happened at ``time`` (ISO 8601), as a producer reports it."""
     return {**event(type, **data), "occurred_at": time}
+
+
+ERROR_KEYS: Final = frozenset({"code", "message", "field", "rule", "current_version"})
+
+
+def error_of(body: Any, code: str | None = None) -> dict[str, Any]:
+    """The error object, having checked the one shape every 4xx shares (and its
+    ``code``, if given)."""
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    error = body["error"]
+    assert isinstance(error, dict) and set(error) <= ERROR_KEYS, error
+    assert isinstance(error["code"], str) and error["code"], error
+    assert isinstance(error["message"], str) and error["message"], error
+    for key in ("field", "rule"):
+        assert key not in error or (isinstance(error[key], str) and error[key]), error
+    if "current_version" in error:
+        assert type(error["current_version"]) is int, error
+    assert code is None or error["code"] == code, error
+    return error

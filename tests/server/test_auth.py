@@ -25,7 +25,7 @@ from server.context import Settings
 from server.endpoints import Endpoint
 from server.routes import ENDPOINTS
 
-from .conftest import TOKENS, Api
+from .conftest import TOKENS, Api, error_of
 
 SCOPED: Final = [e for e in ENDPOINTS if e.scope is not None]
 OPEN: Final = [e for e in ENDPOINTS if e.scope is None]
@@ -38,7 +38,6 @@ BODIES: Final[dict[tuple[str, str], Any]] = {
     ("POST", "/v1/workflows/{workflow_id}/webhook"): None,
     ("POST", "/v1/webhooks/{hash}"): {"q": "hi"},
 }
-ERROR_KEYS: Final = frozenset({"code", "message", "field", "rule", "current_version"})
 Headers = CIMultiDictProxy[str]
 
 
@@ -60,15 +59,6 @@ def lacking(endpoint: Endpoint) -> list[str]:
 
 def holding(endpoint: Endpoint) -> list[str]:
     return [t for t, (scopes, _) in TOKENS.items() if {endpoint.scope, "admin"} & scopes]
-
-
-def error_of(body: Any, code: str) -> dict[str, Any]:
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    error = body["error"]
-    assert isinstance(error, dict) and set(error) <= ERROR_KEYS, error
-    assert isinstance(error["message"], str) and error["message"]
-    assert error["code"] == code, error
-    return error
 
 
 async def send(

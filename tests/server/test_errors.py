@@ -8,25 +8,10 @@ from typing import Any, Final
 
 import pytest
 
-from .conftest import MAX_BODY, Api, event
+from .conftest import MAX_BODY, Api, error_of, event
 
-ERROR_KEYS: Final = frozenset({"code", "message", "field", "rule", "current_version"})
 STARTED: Final = [event("execution.started")]
 NESTED: Final = b"[" * 5000 + b"]" * 5000  # 10 KiB, well within the body limit
-
-
-def error_of(body: Any) -> dict[str, Any]:
-    """The error object, having checked the one shape every 4xx shares."""
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    error = body["error"]
-    assert isinstance(error, dict) and set(error) <= ERROR_KEYS, error
-    assert isinstance(error["code"], str) and error["code"], error
-    assert isinstance(error["message"], str) and error["message"], error
-    for key in ("field", "rule"):
-        assert key not in error or (isinstance(error[key], str) and error[key]), error
-    if "current_version" in error:
-        assert type(error["current_version"]) is int, error
-    return error
 
 
 @dataclass(frozen=True)
