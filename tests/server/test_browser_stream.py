@@ -13,11 +13,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import os
 import secrets
 import shutil
-import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -30,12 +27,10 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Response, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from .processes import HOST, free_port, ready, stop
+from .processes import call, serving
 
 pytestmark = pytest.mark.slow
 
-REPO: Final = Path(__file__).resolve().parents[2]
-READY_TIMEOUT: Final = 30.0
 LIVE_TIMEOUT_MS: Final = 15_000
 # Playwright already passes --headless, --no-sandbox (which root needs) and the
 # flags that keep Chromium from calling home; no GPU here, and no QUIC through
@@ -84,24 +79,8 @@ def token() -> str:
 @pytest.fixture
 def server(tmp_path: Path, token: str) -> Iterator[str]:
     """The base URL of ``execstore serve`` on a fresh file, ``token`` its admin."""
-    env = {**os.environ, "EXECSTORE_TOKEN": token}
-    log = tmp_path / "server.log"
-    # A port picked here may be taken before the server binds it: try another.
-    for _ in range(3):
-        port = free_port()
-        command = [sys.executable, "-m", "server.cli", "serve", "--host", HOST]
-        command += ["--port", str(port), "--db", str(tmp_path / f"{port}.db")]
-        # A file, not a pipe: nothing has to drain it while the browser runs.
-        with log.open("wb") as out:
-            process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
-        base = f"http://{HOST}:{port}"
-        try:
-            if ready(process, base, READY_TIMEOUT):
-                yield base
-                return
-        finally:
-            stop(process)
-    pytest.fail(f"the server did not start:\n{log.read_text(errors='replace')[-3000:]}")
+    with serving(tmp_path, token) as base:
+        yield base
 
 
 @pytest.fixture
@@ -126,18 +105,6 @@ def page(server: str) -> Iterator[Page]:
             browser.close()
 
 
-def _call(base: str, token: str, method: str, path: str, body: Any = None) -> Any:
-    request = urllib.request.Request(
-        f"{base}{path}",
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        data=None if body is None else json.dumps(body).encode(),
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status in (200, 201), response.status
-        return json.loads(response.read())
-
-
 class Writer:
     """Writes over HTTP and notes what the stream then owes: (type, execution
     id, position) in log order."""
@@ -147,17 +114,17 @@ class Writer:
         self.written: list[tuple[str, int, int]] = []
 
     def create(self) -> int:
-        created = _call(self.base, self.token, "POST", "/v1/executions", {"workflow_id": "wf"})
+        created = call(self.base, self.token, "POST", "/v1/executions", {"workflow_id": "wf"})
         execution_id: int = created["id"]
         # Nothing else writes to this file, so the head is the queued event.
-        head: int = _call(self.base, self.token, "GET", "/v1/health")["head"]
+        head: int = call(self.base, self.token, "GET", "/v1/health")["head"]
         self.written.append(("execution.queued", execution_id, head))
         return execution_id
 
     def append(self, execution_id: int, *events: tuple[str, dict[str, Any]]) -> None:
         body = {"events": [{"type": type_, "data": data} for type_, data in events]}
         path = f"/v1/executions/{execution_id}/events"
-        positions: list[int] = _call(self.base, self.token, "POST", path, body)["positions"]
+        positions: list[int] = call(self.base, self.token, "POST", path, body)["positions"]
         assert len(positions) == len(events)
         for (type_, _), position in zip(events, positions, strict=True):
             self.written.append((type_, execution_id, position))

@@ -13,30 +13,25 @@ worker, and a timeout; each process is stopped by its own pid.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import pytest
 
 from projections.queries import STATUSES
 from server.routes import ENDPOINTS
 
-from .processes import HOST, free_port, ready, stop
+from .processes import call, serving
 
-REPO: Final = Path(__file__).resolve().parents[2]
 EXAMPLES: Final = 25  # per operation and phase; about 25 s on two cores
 SEED: Final = 20261122
 STREAMS: Final = r"/stream$"
 FUZZ_TIMEOUT: Final = 240.0
-READY_TIMEOUT: Final = 30.0
 CHECKS: Final = (
     "not_a_server_error",
     "status_code_conformance",
@@ -58,31 +53,8 @@ CHECKS: Final = (
 def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """The base URL of a server with demo data, and its admin token."""
     token = f"es_fuzz_{secrets.token_urlsafe(24)}"
-    env = {**os.environ, "EXECSTORE_TOKEN": token}
-    log = tmp_path / "server.log"
-    # A port picked here may be taken before the server binds it: try another.
-    for _ in range(3):
-        port = free_port()
-        db = tmp_path / f"fuzz-{port}.db"
-        command = [sys.executable, "-m", "server.cli", "serve", "--db", str(db)]
-        command += ["--host", HOST, "--port", str(port), "--demo-data"]
-        with log.open("wb") as out:
-            process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
-        base = f"http://{HOST}:{port}"
-        try:
-            if ready(process, base, READY_TIMEOUT):
-                yield base, token
-                return
-        finally:
-            stop(process)
-    pytest.fail(f"the server did not start:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-def _call(base: str, token: str, method: str, path: str) -> Any:
-    headers = {"Authorization": f"Bearer {token}"}
-    request = urllib.request.Request(f"{base}{path}", method=method, headers=headers)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+    with serving(tmp_path, token, "--demo-data") as base:
+        yield base, token
 
 
 def _known_values(base: str, token: str) -> dict[str, list[str]]:
@@ -90,11 +62,11 @@ def _known_values(base: str, token: str) -> dict[str, list[str]]:
     execution, so without these the fuzzer would see little but 404s."""
     ids: list[str] = []
     for status in sorted(STATUSES):
-        page = _call(base, token, "GET", f"/v1/executions?status={status}&limit=2")
+        page = call(base, token, "GET", f"/v1/executions?status={status}&limit=2")
         for item in page["items"]:
             ids += [str(item["id"]), *filter(None, [item["external_id"]])]
     assert ids, "the demo data should hold executions"
-    hook = _call(base, token, "POST", "/v1/workflows/wf-fuzz/webhook")
+    hook = call(base, token, "POST", "/v1/workflows/wf-fuzz/webhook")
     return {"id": ids, "hash": [hook["hash"]]}
 
 
