@@ -206,6 +206,14 @@ class History:
         return f"{prefix}-{self.counter}"
 
 
+async def write_file(path: Path, seed: int) -> History:
+    """A random history of ``seed`` written to a new file at ``path``, with some
+    writes failing in the summary hook and rolled back."""
+    hook = FlakyHook(SummaryHook())
+    async with EventStore(path, hook=hook, durability="normal") as store:
+        return await write_history(store, hook, random.Random(seed))
+
+
 async def write_history(store: EventStore, hook: FlakyHook, rng: random.Random) -> History:
     history = History(store, hook, rng)
     for group in range(rng.randint(2, 12)):

@@ -5,7 +5,6 @@ histories of the three-way test really containing deletes."""
 from __future__ import annotations
 
 import asyncio
-import random
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -25,7 +24,12 @@ from projections import ListFilter, ViewReader
 from projections.rebuild import rebuild
 from projections.summary import MIGRATIONS, TABLE, VERSION_TABLE, SummaryHook
 
-from .store_histories import FlakyHook, expected_rows, log_events, view_rows, write_history
+from .store_histories import (
+    expected_rows,
+    log_events,
+    view_rows,
+    write_file,
+)
 
 
 def schema(path: Path) -> list[tuple[str, str]]:
@@ -134,9 +138,7 @@ async def test_the_random_histories_delete_executions(tmp_path: Path) -> None:
     deleted = 0
     for seed in range(4):
         path = tmp_path / f"h{seed}.db"
-        hook = FlakyHook(SummaryHook())
-        async with EventStore(path, hook=hook, durability="normal") as store:
-            history = await write_history(store, hook, random.Random(seed))
+        history = await write_file(path, seed)
         deleted += sum(1 for state in history.states.values() if state.deleted)
         assert view_rows(path) == expected_rows(log_events(path))
     assert deleted > 0

@@ -28,6 +28,7 @@ from .store_histories import (
     expected_rows,
     log_events,
     view_rows,
+    write_file,
     write_history,
 )
 
@@ -83,12 +84,6 @@ def copy_file(source: Path, target: Path) -> None:
         src.backup(dst)
 
 
-async def written(path: Path, seed: int = 7) -> None:
-    hook = FlakyHook(SummaryHook())
-    async with EventStore(path, hook=hook, durability="normal") as store:
-        await write_history(store, hook, random.Random(seed))
-
-
 def execute(path: Path, *statements: str) -> None:
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         for statement in statements:
@@ -97,7 +92,7 @@ def execute(path: Path, *statements: str) -> None:
 
 async def test_rebuild_is_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
-    await written(path)
+    await write_file(path, 7)
     incremental = view_rows(path)
     assert len(incremental) >= 2
     first = rebuild(path)
@@ -110,7 +105,7 @@ async def test_rebuild_is_idempotent(tmp_path: Path) -> None:
 
 async def test_rebuild_restores_a_tampered_view(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
-    await written(path, seed=11)
+    await write_file(path, 11)
     incremental = view_rows(path)
     first, middle, *_, last = sorted(incremental)
     execute(
@@ -135,7 +130,7 @@ async def test_rebuild_restores_a_tampered_view(tmp_path: Path) -> None:
 )
 async def test_rebuild_restores_dropped_view_tables(tmp_path: Path, vandalism: str) -> None:
     path = tmp_path / "events.db"
-    await written(path, seed=5)
+    await write_file(path, 5)
     incremental = view_rows(path)
     execute(path, vandalism)
     rebuild(path)
@@ -171,7 +166,7 @@ async def test_rebuild_of_an_empty_log(tmp_path: Path) -> None:
 
 async def test_a_file_from_a_newer_release_is_refused_and_kept(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
-    await written(path, seed=3)
+    await write_file(path, 3)
     incremental = view_rows(path)
     execute(path, f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(SchemaTooNew):
@@ -183,7 +178,7 @@ async def test_a_file_from_a_newer_release_is_refused_and_kept(tmp_path: Path) -
 
 async def test_view_tables_from_a_newer_release_are_refused_and_kept(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
-    await written(path, seed=3)
+    await write_file(path, 3)
     incremental = view_rows(path)
     execute(path, "UPDATE projection_versions SET version = version + 1")
     with pytest.raises(RuntimeError, match="newer"):
@@ -208,7 +203,7 @@ def test_batch_size_must_be_positive(tmp_path: Path) -> None:
 
 async def test_progress_goes_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "events.db"
-    await written(path)
+    await write_file(path, 7)
     total = len(log_events(path))
     rebuild(path, batch_size=3)
     assert capsys.readouterr() == ("", "")
@@ -223,7 +218,7 @@ async def test_progress_goes_to_stderr(tmp_path: Path, capsys: pytest.CaptureFix
 
 async def test_cli_rebuild(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "events.db"
-    await written(path, seed=13)
+    await write_file(path, 13)
     incremental = view_rows(path)
     execute(path, f"DELETE FROM {TABLE}")
     assert main(["rebuild", "--db", str(path), "--batch-size", "4"]) == 0

@@ -4,7 +4,6 @@ with its indexes dropped healed when the store next opens the file."""
 
 from __future__ import annotations
 
-import random
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -24,13 +23,12 @@ from projections.rebuild import rebuild
 from projections.rebuild_workers import WorkerFailed
 from projections.summary import TABLE, SummaryHook
 
-from .store_histories import FlakyHook, expected_rows, log_events, view_rows, write_history
-
-
-async def _history(path: Path, seed: int) -> None:
-    hook = FlakyHook(SummaryHook())
-    async with EventStore(path, hook=hook, durability="normal") as store:
-        await write_history(store, hook, random.Random(seed))
+from .store_histories import (
+    expected_rows,
+    log_events,
+    view_rows,
+    write_file,
+)
 
 
 def _indexes(path: Path) -> set[str]:
@@ -46,7 +44,7 @@ async def test_workers_give_the_rows_of_one_process(
     tmp_path: Path, seed: int, workers: int, batch_size: int
 ) -> None:
     path = tmp_path / "events.db"
-    await _history(path, seed)
+    await write_file(path, seed)
     incremental, indexes = view_rows(path), _indexes(path)
     alone = rebuild(path, workers=0, batch_size=batch_size)
     assert view_rows(path) == incremental
@@ -81,7 +79,7 @@ async def test_the_first_retry_to_succeed_in_the_log_wins_across_workers(
 
 async def test_a_worker_that_fails_names_the_reason(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
-    await _history(path, 5)
+    await write_file(path, 5)
     with closing(sqlite3.connect(path)) as conn, conn:
         # An append the rules would refuse, slipped into the file behind the store's back.
         (head,) = conn.execute("SELECT max(position) FROM events").fetchone()
@@ -102,7 +100,7 @@ async def test_a_rebuild_that_died_without_its_indexes_is_healed_on_open(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "events.db"
-    await _history(path, 13)
+    await write_file(path, 13)
     incremental, indexes = view_rows(path), _indexes(path)
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         with pytest.raises(KeyboardInterrupt), summary.indexes_dropped(conn):
