@@ -74,7 +74,6 @@ _CODES: Final[Mapping[int, str]] = {
     404: "not_found",
 }
 _EMPTY_OBJECT: Final = msgspec.Raw(b"{}")
-_encoder: Final = msgspec.json.Encoder()
 
 
 class Error(msgspec.Struct, frozen=True, kw_only=True):
@@ -151,12 +150,7 @@ def render(error: ApiError) -> web.Response:
     shaped_error = Error(
         status=error.status, code=_CODES.get(error.status, body.code), message=message
     )
-    return web.Response(
-        status=error.status,
-        body=_encoder.encode(shaped_error),
-        content_type="application/json",
-        headers=error.headers,
-    )
+    return json(shaped_error, error.status, error.headers)
 
 
 async def find_run(request: web.Request, who: Principal) -> int:

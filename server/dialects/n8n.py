@@ -127,12 +127,7 @@ def render(error: ApiError) -> web.Response:
         message = f"request/query/{body.field} {body.message}"  # as n8n's validator says
     elif message is None:
         message = body.message if body.field is None else f"{body.field}: {body.message}"
-    return web.Response(
-        status=error.status,
-        body=_encoder.encode(Message(message)),
-        content_type="application/json",
-        headers=error.headers,
-    )
+    return json(Message(message), error.status, error.headers)
 
 
 def _not_found(raw: str) -> ApiError:

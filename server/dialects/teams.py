@@ -311,9 +311,7 @@ def spring_error(error: ApiError, path: str) -> web.Response:
         message=_naming(error.body.field, error.body.message),
         path=path,
     )
-    response = json(body, error.status)
-    response.headers.update(error.headers or {})
-    return response
+    return json(body, error.status, error.headers)
 
 
 def _naming(field: str | None, message: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 import msgspec
@@ -28,8 +29,10 @@ async def caller(
     )
 
 
-def json(value: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_encoder.encode(value), status=status, content_type="application/json")
+def json(value: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=_encoder.encode(value), status=status, content_type="application/json", headers=headers
+    )
 
 
 async def execution_id(request: web.Request, who: Principal, *, external: bool = True) -> int:
