@@ -128,14 +128,15 @@ async def execution_exists(conn: aiosqlite.Connection, execution_id: int) -> boo
 
 
 async def execution_by_external_id(conn: aiosqlite.Connection, external_id: str) -> int | None:
-    sql = "SELECT id FROM executions WHERE external_id = ?"
-    row = next(iter(await conn.execute_fetchall(sql, (external_id,))), None)
-    return None if row is None else int(row[0])
+    return await _execution_id(conn, "SELECT id FROM executions WHERE external_id = ?", external_id)
 
 
 async def execution_by_uuid(conn: aiosqlite.Connection, uuid: str) -> int | None:
-    sql = "SELECT id FROM executions WHERE uuid = ?"
-    row = next(iter(await conn.execute_fetchall(sql, (uuid,))), None)
+    return await _execution_id(conn, "SELECT id FROM executions WHERE uuid = ?", uuid)
+
+
+async def _execution_id(conn: aiosqlite.Connection, sql: str, key: str) -> int | None:
+    row = next(iter(await conn.execute_fetchall(sql, (key,))), None)
     return None if row is None else int(row[0])
 
 
