@@ -434,9 +434,9 @@ class Writer:
 
 
 def _with_events(outcomes: list[Outcome], recorded: list[RecordedEvent]) -> list[Outcome]:
-    """Each new execution's outcome with the events its create recorded."""
-    if not recorded:
-        return outcomes
+    """Each new execution's outcome with the events its create recorded (a
+    batch that created executions recorded their events, so ``recorded`` is
+    not empty)."""
     first = recorded[0].position
     return [
         msgspec.structs.replace(
