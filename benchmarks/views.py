@@ -21,6 +21,9 @@ Measured, in one run:
 - the count for the same filters;
 - the detail of one 100-node execution: ``fold`` over its pre-read events,
   and ``ViewReader.detail`` (read plus fold);
+- the summary hook alone (``SummaryHook.on_commit``: the summary fold, its
+  rows and their upsert) on a batch of 5,000 events from the middle of the
+  log, a fresh hook each time, rolled back after each sample;
 - rebuild (``projections.rebuild``) in events/s, beside a raw sqlite3 scan of
   the events table with an ``msgspec`` decode of each payload (best of two);
   the rebuilt summary table is checked against the incremental one.
@@ -63,6 +66,7 @@ from eventstore import (
     json_value,
 )
 from eventstore.events import decode_data, now_us
+from eventstore.reads import events_for_folds_sync
 from projections import ListFilter, ViewReader, fold
 from projections.rebuild import rebuild
 from projections.summary import TABLE, SummaryHook
@@ -237,6 +241,31 @@ async def measure_views(path: Path, samples: int) -> list[Timing]:
     return timings
 
 
+HOOK_BATCH: Final = 5000
+
+
+def measure_hook(path: Path, samples: int) -> Timing:
+    """``SummaryHook.on_commit`` on one batch from the middle of the log, each
+    sample with a fresh hook (so it folds what it has not seen, as a rebuild's
+    first batch does) inside a transaction rolled back after it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        head = conn.execute("SELECT max(position) FROM events").fetchone()[0]
+        batch = events_for_folds_sync(conn, head // 2, HOOK_BATCH)
+
+        def once() -> None:
+            conn.execute("BEGIN")
+            try:
+                SummaryHook().on_commit(conn, batch)
+            finally:
+                conn.execute("ROLLBACK")
+
+        label = f"summary hook: fold, rows, upsert of {len(batch):,} events"
+        return time_sync(label, max(5, samples // 10), once)
+    finally:
+        conn.close()
+
+
 def time_sync(label: str, samples: int, call: Callable[[], object]) -> Timing:
     for _ in range(WARM_UP):
         call()
@@ -364,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         path = Path(tmp) / "views.db"
         loaded = asyncio.run(load_file(path, args.executions, args.events_per_execution))
         timings = asyncio.run(measure_views(path, args.samples))
+        timings.append(measure_hook(path, args.samples))
         rebuilt = measure_rebuild(path)
     report(args, loaded, timings, rebuilt)
 
