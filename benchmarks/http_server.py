@@ -38,7 +38,7 @@ from pathlib import Path
 if "BENCH_WRITER_OUT" in os.environ:
     from benchmarks.writer_cycle import install
     install(Path(os.environ["BENCH_WRITER_OUT"]))
-from server.cli import main
+from server.cli.main import main
 profiler = cProfile.Profile() if "BENCH_PROFILE_OUT" in os.environ else None
 if profiler is not None:
     profiler.enable()

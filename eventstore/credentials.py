@@ -18,19 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-import msgspec
 
 from . import schema
 from .events import now_us
+from .frozen import Frozen
 
 
-class TokenRecord(msgspec.Struct, frozen=True):
+class TokenRecord(Frozen):
     scopes: frozenset[str]
     team_id: str | None
     label: str | None
 
 
-class WebhookRecord(msgspec.Struct, frozen=True):
+class WebhookRecord(Frozen):
     workflow_id: str
     team_id: str | None
 

@@ -18,6 +18,8 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
+from .frozen import Frozen
+
 NULL: Final = msgspec.Raw(b"null")
 
 # Integers that views add up and store in SQLite columns: bounded on the way
@@ -34,24 +36,24 @@ def json_value(value: Any) -> msgspec.Raw:
 _plain_encoder: Final = msgspec.json.Encoder()
 
 
-class _Event(msgspec.Struct, frozen=True, tag_field="type", omit_defaults=True, kw_only=True):
+class _Event(Frozen, tag_field="type", omit_defaults=True, kw_only=True):
     """Base of every payload; the ``type`` tag is its wire name."""
 
 
-class ErrorInfo(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
+class ErrorInfo(Frozen, omit_defaults=True, kw_only=True):
     code: str
     message: str = ""
     node_id: str | None = None
 
 
-class Usage(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
+class Usage(Frozen, omit_defaults=True, kw_only=True):
     prompt_tokens: Count | None = None
     completion_tokens: Count | None = None
     cost: float | None = None
     currency: str | None = None
 
 
-class ExecutionQueued(_Event, tag="execution.queued", frozen=True, kw_only=True):
+class ExecutionQueued(_Event, tag="execution.queued", kw_only=True):
     workflow_id: str
     workflow_name: str | None = None
     workflow_version: Int64 | None = None
@@ -62,25 +64,25 @@ class ExecutionQueued(_Event, tag="execution.queued", frozen=True, kw_only=True)
     team_id: str | None = None
     retry_of: Int64 | None = None
     external_id: str | None = None
-    metadata: dict[str, str] = {}
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
     # Store-assigned at creation; producers never set it.
     uuid: str = ""
 
 
-class ExecutionStarted(_Event, tag="execution.started", frozen=True, kw_only=True):
+class ExecutionStarted(_Event, tag="execution.started", kw_only=True):
     worker: str | None = None
 
 
-class ExecutionWaiting(_Event, tag="execution.waiting", frozen=True, kw_only=True):
+class ExecutionWaiting(_Event, tag="execution.waiting", kw_only=True):
     reason: str | None = None
     wait_till: Int64 | None = None  # microseconds since the epoch, UTC
 
 
-class ExecutionResumed(_Event, tag="execution.resumed", frozen=True, kw_only=True):
+class ExecutionResumed(_Event, tag="execution.resumed", kw_only=True):
     pass
 
 
-class NodeStarted(_Event, tag="node.started", frozen=True, kw_only=True):
+class NodeStarted(_Event, tag="node.started", kw_only=True):
     node_id: str
     node_name: str | None = None
     node_type: str | None = None
@@ -88,7 +90,7 @@ class NodeStarted(_Event, tag="node.started", frozen=True, kw_only=True):
     input: msgspec.Raw = NULL
 
 
-class NodeCompleted(_Event, tag="node.completed", frozen=True, kw_only=True):
+class NodeCompleted(_Event, tag="node.completed", kw_only=True):
     node_id: str
     attempt: Int64 = 1
     output: msgspec.Raw = NULL
@@ -96,36 +98,36 @@ class NodeCompleted(_Event, tag="node.completed", frozen=True, kw_only=True):
     usage: Usage | None = None
 
 
-class NodeFailed(_Event, tag="node.failed", frozen=True, kw_only=True):
+class NodeFailed(_Event, tag="node.failed", kw_only=True):
     node_id: str
     attempt: Int64 = 1
     error: ErrorInfo
     will_retry: bool = False
 
 
-class ExecutionCancelRequested(_Event, tag="execution.cancel_requested", frozen=True, kw_only=True):
+class ExecutionCancelRequested(_Event, tag="execution.cancel_requested", kw_only=True):
     by: str | None = None
     reason: str | None = None
 
 
-class ExecutionCancelled(_Event, tag="execution.cancelled", frozen=True, kw_only=True):
+class ExecutionCancelled(_Event, tag="execution.cancelled", kw_only=True):
     by: str | None = None
     reason: str | None = None
 
 
-class ExecutionCompleted(_Event, tag="execution.completed", frozen=True, kw_only=True):
+class ExecutionCompleted(_Event, tag="execution.completed", kw_only=True):
     output: msgspec.Raw = NULL
 
 
-class ExecutionFailed(_Event, tag="execution.failed", frozen=True, kw_only=True):
+class ExecutionFailed(_Event, tag="execution.failed", kw_only=True):
     error: ErrorInfo | None = None
 
 
-class ExecutionCrashed(_Event, tag="execution.crashed", frozen=True, kw_only=True):
+class ExecutionCrashed(_Event, tag="execution.crashed", kw_only=True):
     reason: str | None = None
 
 
-class ExecutionDeleted(_Event, tag="execution.deleted", frozen=True, kw_only=True):
+class ExecutionDeleted(_Event, tag="execution.deleted", kw_only=True):
     """A soft delete of a finished execution: lists hide it from then on,
     while its history, detail and replays stay. Nothing may follow it."""
 
@@ -175,7 +177,7 @@ TERMINAL_TYPES: Final = frozenset(
 )
 
 
-class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
+class NewEvent(Frozen, kw_only=True):
     """An event a producer submits: the payload plus its optional envelope.
 
     ``event_id`` is the producer's idempotency key; the store generates a
@@ -188,7 +190,7 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
     occurred_at: int | None = None
 
 
-class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
+class RecordedEvent(Frozen, kw_only=True):
     """One row of the log, as readers and subscribers see it."""
 
     position: int

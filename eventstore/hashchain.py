@@ -15,6 +15,8 @@ from typing import Final
 
 import msgspec
 
+from .frozen import Frozen
+
 GENESIS: Final = bytes(32)
 
 _header: Final = msgspec.json.Encoder()
@@ -38,7 +40,7 @@ def row_hash(
     return _sha256(previous + header + data).digest()
 
 
-class VerifyReport(msgspec.Struct, frozen=True):
+class VerifyReport(Frozen):
     ok: bool
     checked: int
     last_position: int

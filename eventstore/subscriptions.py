@@ -18,14 +18,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Final
 
-import msgspec
-
 from .events import RecordedEvent
+from .frozen import Frozen
 
 CATCH_UP_BATCH: Final = 500
 
 
-class SubscriptionFilter(msgspec.Struct, frozen=True, kw_only=True):
+class SubscriptionFilter(Frozen, kw_only=True):
     """Events to deliver; ``None`` means any. Each set given must match."""
 
     execution_ids: frozenset[int] | None = None

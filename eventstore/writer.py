@@ -23,6 +23,7 @@ import msgspec
 from . import lifecycle
 from .errors import ExecutionNotFound, IdempotencyConflict, RuleViolation, VersionConflict
 from .events import EventData, ExecutionQueued, RecordedEvent, decode_data, now_us
+from .frozen import Frozen
 from .hashchain import GENESIS, row_hash
 from .hooks import CommitHook
 from .recent import RecentlyUsed
@@ -41,14 +42,14 @@ _INSERT_EXECUTION: Final = (
 )
 
 
-class AppendResult(msgspec.Struct, frozen=True):
+class AppendResult(Frozen):
     execution_id: int
     version: int  # the execution's version after this append
     positions: tuple[int, ...]
     duplicate: bool = False  # True: every event was already recorded; nothing new written
 
 
-class CreatedExecution(msgspec.Struct, frozen=True):
+class CreatedExecution(Frozen):
     execution_id: int
     uuid: str
     position: int  # of its execution.queued event

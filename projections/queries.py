@@ -25,6 +25,8 @@ from typing import Any, Final, get_args
 import aiosqlite
 import msgspec
 
+from eventstore.frozen import Frozen
+
 from .summary import COLUMNS, RETRY_SUCCESS, TABLE, summary_row
 from .views import ExecutionDetail, ExecutionStatus
 
@@ -45,7 +47,7 @@ class InvalidQuery(ValueError):
         super().__init__(f"{field}: {message}")
 
 
-class ListFilter(msgspec.Struct, frozen=True, kw_only=True):
+class ListFilter(Frozen, kw_only=True):
     """What the list shows; None leaves a field unfiltered, given fields all apply.
 
     Times are microseconds since the epoch and both bounds are inclusive:
@@ -74,7 +76,7 @@ class ListFilter(msgspec.Struct, frozen=True, kw_only=True):
     include_deleted: bool = False
 
 
-class SummaryRow(msgspec.Struct, frozen=True):
+class SummaryRow(Frozen):
     """One row of the summary table. Fields follow the column order, so a
     fetched row builds positionally."""
 
@@ -112,7 +114,7 @@ class SummaryRow(msgspec.Struct, frozen=True):
     retry_success_id: int | None
 
 
-class Page(msgspec.Struct, frozen=True, kw_only=True):
+class Page(Frozen, kw_only=True):
     rows: list[SummaryRow]
     next_cursor: str | None = None  # None on the last page
 

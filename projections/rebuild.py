@@ -33,9 +33,8 @@ import time
 from pathlib import Path
 from typing import Final, TextIO
 
-import msgspec
-
 from eventstore import schema
+from eventstore.frozen import Frozen
 from eventstore.reads import head_sync
 
 from . import summary
@@ -50,7 +49,7 @@ PARALLEL_FROM: Final = 200_000
 MAX_WORKERS: Final = 2
 
 
-class RebuildStats(msgspec.Struct, frozen=True):
+class RebuildStats(Frozen):
     events: int
     executions: int
     seconds: float

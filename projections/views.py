@@ -9,6 +9,8 @@ from typing import Final, Literal
 
 import msgspec
 
+from eventstore.frozen import Frozen
+
 ExecutionStatus = Literal[
     "queued", "running", "waiting", "completed", "failed", "cancelled", "crashed"
 ]
@@ -23,25 +25,25 @@ class FoldError(ValueError):
     """The events are not one execution's history in version order."""
 
 
-class UsageDetail(msgspec.Struct, frozen=True, kw_only=True):
+class UsageDetail(Frozen, kw_only=True):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost: float | None = None
     currency: str | None = None
 
 
-class NodeError(msgspec.Struct, frozen=True, kw_only=True):
+class NodeError(Frozen, kw_only=True):
     code: str
     message: str = ""
 
 
-class ExecutionError(msgspec.Struct, frozen=True, kw_only=True):
+class ExecutionError(Frozen, kw_only=True):
     code: str
     message: str = ""
     node_id: str | None = None
 
 
-class AttemptDetail(msgspec.Struct, frozen=True, kw_only=True):
+class AttemptDetail(Frozen, kw_only=True):
     attempt: int
     status: NodeStatus = "running"
     started_at: int
@@ -59,22 +61,22 @@ class AttemptDetail(msgspec.Struct, frozen=True, kw_only=True):
     finished_version: int | None = None
 
 
-class NodeTotals(msgspec.Struct, frozen=True, kw_only=True):
+class NodeTotals(Frozen, kw_only=True):
     tokens: int = 0
     duration_ms: int | None = None  # over finished attempts; None until one finished
     usage: UsageDetail | None = None
 
 
-class NodeDetail(msgspec.Struct, frozen=True, kw_only=True):
+class NodeDetail(Frozen, kw_only=True):
     node_id: str
     node_name: str | None = None
     node_type: str | None = None
     status: NodeStatus = "running"  # the latest attempt's
-    attempts: list[AttemptDetail] = []
+    attempts: list[AttemptDetail] = msgspec.field(default_factory=list)
     totals: NodeTotals = NodeTotals()
 
 
-class ExecutionDetail(msgspec.Struct, frozen=True, kw_only=True):
+class ExecutionDetail(Frozen, kw_only=True):
     """One execution as its events tell it.
 
     ``duration_ms`` is set once the execution finished, if it ever started;
@@ -94,7 +96,7 @@ class ExecutionDetail(msgspec.Struct, frozen=True, kw_only=True):
     test_mode: bool = False
     team_id: str | None = None
     external_id: str | None = None
-    metadata: dict[str, str] = {}
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
     retry_of: int | None = None
     # Which later execution retried this one successfully is not in this
     # execution's events; the summary table, which sees all executions, fills it.
@@ -108,9 +110,9 @@ class ExecutionDetail(msgspec.Struct, frozen=True, kw_only=True):
     output: msgspec.Raw | None = None
     tokens: int = 0
     usage: UsageDetail | None = None
-    node_counts: dict[str, int] = {}
+    node_counts: dict[str, int] = msgspec.field(default_factory=dict)
     steps: int = 0
-    nodes: list[NodeDetail] = []
+    nodes: list[NodeDetail] = msgspec.field(default_factory=list)
     error: ExecutionError | None = None
     wait_reason: str | None = None
     wait_till: int | None = None

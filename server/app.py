@@ -1,6 +1,7 @@
-"""The aiohttp application factory. State lives on the app under typed keys
-(``server.context``); the store, its views and the authenticator open and
-close with the app through one cleanup context."""
+"""The aiohttp application factory: the shared plumbing, the native API and
+every dialect on one app. State lives on the app under typed keys
+(``http.keys``); the store, its views and the authenticator open and close
+with the app through one cleanup context."""
 
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ from eventstore import EventStore, Subscription
 from eventstore.recent import RecentlyUsed
 from projections import SummaryHook, ViewReader
 
-from .auth import ADMIN, Authenticator, new_secret
-from .context import AUTH, FRAMES, MASKER, SETTINGS, STORE, STREAMS, VIEWS, Settings
 from .dialects import mount_dialects
-from .errors import error_middleware
-from .masking import Masker
-from .openapi import document
-from .routes import ENDPOINTS
-from .routes.meta import OPENAPI
+from .http.auth import ADMIN, Authenticator, new_secret
+from .http.errors import error_middleware
+from .http.keys import AUTH, FRAMES, MASKER, OPENAPI, SETTINGS, STORE, STREAMS, VIEWS
+from .http.openapi import openapi_document
+from .http.routing import mount
+from .http.settings import Settings
+from .native import ENDPOINTS
+from .render.masking import Masker
 
 TITLE = "execstore"
 VERSION = "0.1.0"
@@ -43,7 +45,7 @@ def create_app(
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body)
     app[SETTINGS] = settings
     app[MASKER] = Masker(settings.masked_keys)
-    app[OPENAPI] = msgspec.json.encode(document(ENDPOINTS, title=TITLE, version=VERSION))
+    app[OPENAPI] = msgspec.json.encode(openapi_document(ENDPOINTS, title=TITLE, version=VERSION))
 
     async def store_context(app: web.Application) -> AsyncIterator[None]:
         async with (
@@ -70,7 +72,6 @@ def create_app(
     app[FRAMES] = RecentlyUsed[int, bytes](4096)
     app.cleanup_ctx.append(store_context)
     app.on_shutdown.append(end_streams)
-    for endpoint in ENDPOINTS:
-        app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
-    mount_dialects(app, settings.root_dialect)
+    mount(app, ENDPOINTS)
+    mount_dialects(app, settings.root_dialect, settings.dialects)
     return app

@@ -40,7 +40,7 @@ Mapping choices the document leaves open:
   ``template`` (as the system's execute response does): the list reads the
   summary table, the retrieve reads every event.
 - Times are in whole seconds: ``created_at`` (and ``stats`` times) in the
-  ``actions_time_zone`` setting with its offset at that instant,
+  dialect's ``time_zone`` setting with its offset at that instant,
   ``created_at_utc`` with ``Z``, ``created_at_string`` as ``Oct 05, 2025
   11:49 pm EDT``.
 - ``meta`` is ``{"has_more": bool}``: whether more objects lie beyond this
@@ -62,18 +62,19 @@ import msgspec
 from aiohttp import web
 
 from eventstore import RecordedEvent
+from eventstore.frozen import Frozen
 from projections import ExecutionDetail, ListFilter
 from projections.queries import INT64, MAX_LIMIT, SummaryRow, encode_cursor
 from projections.views import ExecutionStatus, NodeDetail
 
-from .. import params
-from ..auth import READ, Principal
-from ..context import SETTINGS, STORE, VIEWS
-from ..errors import ApiError, Handler
-from ..routes.responses import caller, execution_by_uuid, first_event, json
-from ..times import EPOCH, MAX_US, MIN_US
-
-PREFIX: Final = "/compat/actions"
+from ..http import params
+from ..http.access import caller, execution_by_uuid, first_event
+from ..http.auth import READ, Principal
+from ..http.errors import ApiError
+from ..http.keys import STORE, VIEWS
+from ..http.replies import json
+from ..http.routing import Dialect, DialectSettings, Route, Setup
+from ..render.times import EPOCH, MAX_US, MIN_US
 
 STATUS_NAMES: Final[dict[ExecutionStatus, str]] = {
     "queued": "running",
@@ -177,7 +178,7 @@ def _at(us: int | None, zone: ZoneInfo) -> str | None:
 # Responses
 
 
-class Stat(msgspec.Struct, frozen=True, kw_only=True):
+class Stat(Frozen, kw_only=True):
     status: str
     scheduled_at: str | None
     completed_at: str | None
@@ -185,7 +186,7 @@ class Stat(msgspec.Struct, frozen=True, kw_only=True):
     failed_at: str | None
 
 
-class Execution(msgspec.Struct, frozen=True, kw_only=True):
+class Execution(Frozen, kw_only=True):
     hashid: str
     actions_count: int
     completed_actions_count: int
@@ -207,16 +208,16 @@ class Execution(msgspec.Struct, frozen=True, kw_only=True):
     template: msgspec.UnsetType | None = msgspec.UNSET  # retrieve only
 
 
-class Meta(msgspec.Struct, frozen=True, kw_only=True):
+class Meta(Frozen, kw_only=True):
     has_more: bool
 
 
-class ExecutionList(msgspec.Struct, frozen=True, kw_only=True):
+class ExecutionList(Frozen, kw_only=True):
     collection: list[Execution]
     meta: Meta
 
 
-class _Counts(msgspec.Struct, frozen=True):
+class _Counts(Frozen):
     total: int
     running: int
     completed: int
@@ -369,15 +370,21 @@ async def retrieve(request: web.Request) -> web.Response:
     return json(execution(found, request.app[_ZONE]))
 
 
-ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
-    ("GET", "/api/v1/executions", list_executions),
-    ("GET", "/api/v1/executions/{id}", retrieve),
+class ActionsSettings(DialectSettings, kw_only=True):
+    # ``created_at`` is printed in this IANA time zone, as the document does.
+    time_zone: str = "America/New_York"
+
+
+def _build(app: web.Application, settings: ActionsSettings) -> None:
+    app[_ZONE] = time_zone(settings.time_zone)  # an unknown zone raises ValueError here
+
+
+DIALECT: Final = Dialect(
+    name="actions",
+    prefix="/compat/actions",
+    routes=(
+        Route("GET", "/api/v1/executions", list_executions),
+        Route("GET", "/api/v1/executions/{id}", retrieve),
+    ),
+    setup=Setup(ActionsSettings, _build),
 )
-
-
-def mount(app: web.Application, prefix: str = PREFIX) -> None:
-    """Add the routes under ``prefix``. An unknown ``actions_time_zone``
-    setting raises ``ValueError`` here, when the app is built."""
-    app[_ZONE] = time_zone(app[SETTINGS].actions_time_zone)
-    for method, path, handler in ROUTES:
-        app.router.add_route(method, prefix + path, handler)

@@ -1,9 +1,10 @@
 """The "snake" system's executions API, mounted under ``/compat/snake``.
 
 A thin mapping: the snake document's paths, parameter names, integer ids,
-status names, ``+09:00`` timestamps in whole seconds, ``pagination.next_cursor``
-and ``node_outputs``; handlers parse, call the views through the native
-machinery (auth, team visibility, list filters) and encode. Errors keep the
+status names, ``+09:00`` timestamps in whole seconds (its ``utc_offset``
+setting), ``pagination.next_cursor`` and ``node_outputs``; handlers parse,
+call the views through the shared machinery (auth, team visibility, list
+filters) and encode. Errors keep the
 native one-shape JSON: the snake document shows no error shape.
 
 Mapping choices the document leaves open:
@@ -30,19 +31,19 @@ import msgspec
 from aiohttp import web
 from multidict import MultiDict
 
+from eventstore.frozen import Frozen
 from projections import ExecutionDetail
 from projections.queries import SummaryRow
 from projections.views import ExecutionError, ExecutionStatus, NodeDetail, NodeStatus
 
-from .. import params
-from ..auth import READ
-from ..context import SETTINGS, VIEWS
-from ..errors import Handler
-from ..routes import webhooks
-from ..routes.responses import caller, execution_id, json
-from ..times import iso_seconds_at, utc_offset
-
-PREFIX: Final = "/compat/snake"
+from ..http import params
+from ..http.access import caller, execution_id
+from ..http.auth import READ
+from ..http.keys import VIEWS
+from ..http.replies import json
+from ..http.routing import Dialect, DialectSettings, Route, Setup
+from ..render.times import iso_seconds_at, utc_offset
+from ..service.webhooks import trigger
 
 STATUS_NAMES: Final[Mapping[ExecutionStatus, str]] = {
     "queued": "queued",
@@ -72,13 +73,13 @@ _LIST_PARAMS: Final = (
 _OFFSET: Final = web.AppKey("snake_utc_offset", timedelta)
 
 
-class Error(msgspec.Struct, frozen=True, kw_only=True):
+class Error(Frozen, kw_only=True):
     code: str
     message: str
     node_id: str | None
 
 
-class NodeOutput(msgspec.Struct, frozen=True, kw_only=True):
+class NodeOutput(Frozen, kw_only=True):
     status: str
     output: msgspec.Raw | None
     consumed_ai_tokens: int
@@ -86,7 +87,7 @@ class NodeOutput(msgspec.Struct, frozen=True, kw_only=True):
     completed_at: str | None
 
 
-class _Common(msgspec.Struct, frozen=True, kw_only=True):
+class _Common(Frozen, kw_only=True):
     id: int
     workflow_id: int | str
     status: str
@@ -98,21 +99,21 @@ class _Common(msgspec.Struct, frozen=True, kw_only=True):
     is_test_mode: bool
 
 
-class ListItem(_Common, frozen=True, kw_only=True):
+class ListItem(_Common, kw_only=True):
     error: Error | msgspec.UnsetType = msgspec.UNSET  # only when failed
 
 
-class Execution(_Common, frozen=True, kw_only=True):
+class Execution(_Common, kw_only=True):
     input_data: msgspec.Raw
     node_outputs: dict[str, NodeOutput]
     error: Error | msgspec.UnsetType = msgspec.UNSET  # only when failed
 
 
-class Pagination(msgspec.Struct, frozen=True, kw_only=True):
+class Pagination(Frozen, kw_only=True):
     next_cursor: str | None
 
 
-class ExecutionList(msgspec.Struct, frozen=True, kw_only=True):
+class ExecutionList(Frozen, kw_only=True):
     data: list[ListItem]
     pagination: Pagination
 
@@ -197,17 +198,23 @@ async def detail(request: web.Request) -> web.Response:
     return json(execution(found, request.app[_OFFSET]))
 
 
-ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
-    ("GET", "/api/v1/executions", list_executions),
-    ("GET", "/api/v1/executions/{id}", detail),
-    # The native trigger as is: snake's 202 body is the native one.
-    ("POST", "/api/v1/webhooks/{hash}", webhooks.trigger),
+class SnakeSettings(DialectSettings, kw_only=True):
+    # Times are printed at this offset from UTC, as snake's clients expect.
+    utc_offset: str = "+09:00"
+
+
+def _build(app: web.Application, settings: SnakeSettings) -> None:
+    app[_OFFSET] = utc_offset(settings.utc_offset)  # a bad offset raises ValueError here
+
+
+DIALECT: Final = Dialect(
+    name="snake",
+    prefix="/compat/snake",
+    routes=(
+        Route("GET", "/api/v1/executions", list_executions),
+        Route("GET", "/api/v1/executions/{id}", detail),
+        # The native trigger as is: snake's 202 body is the native one.
+        Route("POST", "/api/v1/webhooks/{hash}", trigger),
+    ),
+    setup=Setup(SnakeSettings, _build),
 )
-
-
-def mount(app: web.Application, prefix: str = PREFIX) -> None:
-    """Add the routes under ``prefix``. A bad ``snake_utc_offset`` setting
-    raises ``ValueError`` here, when the app is built."""
-    app[_OFFSET] = utc_offset(app[SETTINGS].snake_utc_offset)
-    for method, path, handler in ROUTES:
-        app.router.add_route(method, prefix + path, handler)

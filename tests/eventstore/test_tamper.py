@@ -19,7 +19,7 @@ from eventstore import (
     NodeStarted,
     json_value,
 )
-from server import cli
+from server.cli import main as cli
 
 EXECUTIONS = 5
 NODES = 4

@@ -20,7 +20,7 @@ from eventstore.lifecycle import Lifecycle
 from eventstore.schema import SCHEMA_VERSION, SchemaTooNew
 from projections.rebuild import RebuildStats, rebuild
 from projections.summary import TABLE, SummaryHook
-from server.cli import main
+from server.cli.main import main
 
 from .store_histories import (
     ROW_NAMES,

@@ -14,7 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from eventstore import EventStore
 from server.app import create_app
-from server.context import STORE, Settings
+from server.http.keys import STORE
+from server.http.settings import Settings
 
 # name -> (scopes, team)
 TOKENS: dict[str, tuple[frozenset[str], str | None]] = {

@@ -9,7 +9,7 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient, TestServer
 
 from server.app import create_app
-from server.context import STORE
+from server.http.keys import STORE
 
 
 async def test_health_reports_the_head_and_the_store_keeps_its_view(tmp_path: Path) -> None:

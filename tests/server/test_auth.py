@@ -19,11 +19,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDictProxy
 
 from eventstore import EventStore
-from server import cli
 from server.app import create_app
-from server.context import Settings
-from server.endpoints import Endpoint
-from server.routes import ENDPOINTS
+from server.cli import main as cli
+from server.http.endpoints import Endpoint
+from server.http.settings import Settings
+from server.native import ENDPOINTS
 
 from .conftest import TOKENS, Api, error_of
 

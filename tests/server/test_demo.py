@@ -14,7 +14,7 @@ import pytest
 
 from eventstore import EventStore, RecordedEvent
 from projections import ExecutionDetail, ListFilter, SummaryHook, ViewReader, fold
-from server.demo import record_demo
+from server.demo.data import record_demo
 
 NOW: Final = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 DAY: Final = 24 * 3600 * 1_000_000

@@ -30,8 +30,9 @@ from eventstore import (
 from eventstore.events import TERMINAL_TYPES, WIRE_NAMES
 from projections import ExecutionDetail, fold
 from server.app import create_app
-from server.context import STORE, Settings
-from server.demo_engine import WORKER, DemoEngine, engine_context
+from server.demo.engine import WORKER, DemoEngine, engine_context
+from server.http.keys import STORE
+from server.http.settings import Settings
 
 TRIAGE = "wf-support-triage"  # a catalogue workflow: its second node is an LLM call
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from server.app import create_app
-from server.context import Settings
 from server.dialects.actions import hashid, hashid_number
+from server.http.settings import Settings
 
 from .conftest import Api, at, event, open_api
 
@@ -166,7 +166,7 @@ async def test_created_at_follows_daylight_saving_time(
 
 
 async def test_the_time_zone_is_a_setting(tmp_path: Path) -> None:
-    settings = Settings(actions_time_zone="Asia/Tokyo")
+    settings = Settings(dialects={"actions": {"time_zone": "Asia/Tokyo"}})
     async with open_api(tmp_path / "x.db", settings) as api:
         made = await api.create(occurred_at="2025-10-06T03:49:44Z")
         _, body = await api.call("GET", f"{BASE}/executions/{made['uuid']}")
@@ -174,7 +174,7 @@ async def test_the_time_zone_is_a_setting(tmp_path: Path) -> None:
     assert body["created_at_string"] == "Oct 06, 2025 12:49 pm JST"
     for bad in ("Mars/Olympus", "", "/etc/localtime", "America", "+09:00"):
         with pytest.raises(ValueError, match="time zone"):
-            create_app(tmp_path / "y.db", Settings(actions_time_zone=bad))
+            create_app(tmp_path / "y.db", Settings(dialects={"actions": {"time_zone": bad}}))
 
 
 def test_hashids_are_short_distinct_and_reversible() -> None:

@@ -14,7 +14,8 @@ from aiohttp import ClientResponse, ClientSession
 from aiohttp.test_utils import TestServer
 
 from server.app import create_app
-from server.context import STREAMS, Settings
+from server.http.keys import STREAMS
+from server.http.settings import Settings
 
 from .conftest import MAX_BODY, Api, at, event, open_api
 from .sse_client import messages, take

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from server.app import create_app
-from server.context import Settings
+from server.http.settings import Settings
 
 from .conftest import Api, at, event
 
@@ -110,7 +110,10 @@ async def test_running_waiting_and_crashed_are_mapped(api: Api) -> None:
 async def test_the_offset_is_a_setting(tmp_path: Path) -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
-    app = create_app(tmp_path / "x.db", Settings(env_token="t" * 32, snake_utc_offset="-05:30"))
+    app = create_app(
+        tmp_path / "x.db",
+        Settings(env_token="t" * 32, dialects={"snake": {"utc_offset": "-05:30"}}),
+    )
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         headers = {"Authorization": "Bearer " + "t" * 32}
         start = at("execution.started", "2026-05-07T01:00:00.999Z")
@@ -122,7 +125,7 @@ async def test_the_offset_is_a_setting(tmp_path: Path) -> None:
             body = await response.json()
     assert body["started_at"] == "2026-05-06T19:30:00-05:30"
     with pytest.raises(ValueError, match="offset"):
-        create_app(tmp_path / "y.db", Settings(snake_utc_offset="JST"))
+        create_app(tmp_path / "y.db", Settings(dialects={"snake": {"utc_offset": "JST"}}))
 
 
 async def test_only_integer_ids_name_an_execution(api: Api) -> None:

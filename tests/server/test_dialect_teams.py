@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from server.context import Settings
-from server.dialects.teams import NODE_NAMESPACE
-from server.dialects.teams_export import mask_text, secrets_pattern
+from server.dialects.teams.export import mask_text, secrets_pattern
+from server.dialects.teams.shapes import NODE_NAMESPACE
+from server.http.settings import Settings
 
 from .conftest import Api, at, event, open_api
 

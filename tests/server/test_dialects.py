@@ -11,9 +11,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from server.app import create_app
-from server.context import Settings
 from server.dialects import DIALECTS
-from server.errors import ApiError, error_middleware, shaped
+from server.http.errors import ApiError, error_middleware, shaped
+from server.http.settings import Settings
 
 from .conftest import open_api
 
@@ -36,7 +36,7 @@ async def test_the_root_setting_serves_one_dialect_at_the_root_instead(tmp_path:
 async def test_without_the_setting_each_dialect_is_under_its_prefix(
     tmp_path: Path, name: str
 ) -> None:
-    prefix, _ = DIALECTS[name]
+    prefix = DIALECTS[name].prefix
     assert prefix == f"/compat/{name}"
     app = create_app(tmp_path / "x.db", Settings(env_token="t" * 32))
     paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
@@ -48,7 +48,7 @@ def test_an_unknown_root_dialect_is_refused_when_the_app_is_built(tmp_path: Path
         create_app(tmp_path / "x.db", Settings(root_dialect="soap"))
 
 
-def _render(error: ApiError) -> web.Response:
+def _render(error: ApiError, request: web.Request) -> web.Response:
     body = {"status": error.status, "code": error.body.code, "message": error.body.message}
     return web.json_response(body, status=error.status)
 

@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 from eventstore.hashchain import GENESIS
-from server.times import parse_iso
+from server.render.times import parse_iso
 
 from .conftest import Api, event
 

@@ -21,9 +21,9 @@ from eventstore import (
     json_value,
 )
 from projections import ExecutionDetail, fold
-from server.export import CSV_COLUMNS, csv_header, csv_rows, json_execution
-from server.masking import MASK, Masker
-from server.times import iso_ms
+from server.render.export_rows import CSV_COLUMNS, csv_header, csv_rows, json_execution
+from server.render.masking import MASK, Masker
+from server.render.times import iso_ms
 
 from ..projections import history, t
 

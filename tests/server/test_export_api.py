@@ -11,8 +11,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from server.app import create_app
-from server.context import Settings
-from server.export import CSV_COLUMNS
+from server.http.settings import Settings
+from server.render.export_rows import CSV_COLUMNS
 
 from .conftest import Api, event
 

@@ -24,7 +24,7 @@ from typing import Final
 import pytest
 
 from projections.queries import STATUSES
-from server.routes import ENDPOINTS
+from server.native import ENDPOINTS
 
 from .processes import call, serving
 

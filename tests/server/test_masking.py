@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.masking import DEFAULT_MASKED_KEYS, MASK, Masker
+from server.render.masking import DEFAULT_MASKED_KEYS, MASK, Masker
 
 MASKER = Masker()
 

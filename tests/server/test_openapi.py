@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.routes import ENDPOINTS
+from server.native import ENDPOINTS
 
 from .conftest import Api
 

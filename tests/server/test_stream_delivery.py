@@ -25,7 +25,8 @@ from eventstore import (
     json_value,
 )
 from server.app import create_app
-from server.context import STORE, STREAMS, Settings
+from server.http.keys import STORE, STREAMS
+from server.http.settings import Settings
 
 from .sse_client import messages
 

@@ -21,7 +21,8 @@ from eventstore import (
     NodeStarted,
 )
 from server.app import create_app
-from server.context import STORE, STREAMS, Settings
+from server.http.keys import STORE, STREAMS
+from server.http.settings import Settings
 
 from .conftest import Api, event
 from .sse_client import Message, messages, take

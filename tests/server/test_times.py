@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.times import MAX_US, MIN_US, iso_ms, iso_seconds_at, parse_iso, utc_offset
+from server.render.times import MAX_US, MIN_US, iso_ms, iso_seconds_at, parse_iso, utc_offset
 
 
 @given(st.integers(MIN_US, MAX_US))

@@ -1,0 +1,2 @@
+"""``execstore``, the command line: ``main`` parses and dispatches (serve,
+token create, verify, rebuild); ``serve`` runs the app on a port."""

@@ -1,0 +1,159 @@
+"""``execstore``: the command line (serve, token create, verify, rebuild)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from eventstore import StoreError
+from eventstore.credentials import insert_token, record_in_file
+from eventstore.hashchain import verify_file
+from projections.rebuild import rebuild
+
+from ..dialects import DIALECTS
+from ..http.auth import SCOPES, new_secret
+from ..http.settings import DEFAULT_MAX_BODY
+from ..render.masking import DEFAULT_MASKED_KEYS
+from .serve import serve
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(
+            Path(args.db),
+            args.host,
+            args.port,
+            env_token=os.environ.get("EXECSTORE_TOKEN") or None,
+            demo_data=args.demo_data,
+            demo_engine=args.demo_engine,
+            max_body=args.max_body,
+            session_token=args.session_token,
+            masked_keys=tuple(args.mask_key) if args.mask_key else None,
+            root_dialect=args.root_dialect,
+        )
+    if args.command == "token":
+        return _create_token(Path(args.db), frozenset(args.scope), args.team, args.label)
+    if args.command == "rebuild":
+        return _rebuild(Path(args.db), args.batch_size)
+    return _verify(Path(args.db))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="execstore", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the store over HTTP")
+    serve.add_argument("--db", default="data/executions.db", help="SQLite file")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--demo-data",
+        action="store_true",
+        help="record a few hundred demo executions first, if the file has no events",
+    )
+    serve.add_argument(
+        "--demo-engine",
+        action="store_true",
+        help="run a simulated engine on the executions queued while serving (a webhook's, say)",
+    )
+    serve.add_argument(
+        "--session-token",
+        action="store_true",
+        help="mint an admin token valid until the server stops (never stored) and print it",
+    )
+    serve.add_argument(
+        "--mask-key",
+        action="append",
+        help="a key whose values exports mask (repeatable; replaces the defaults:"
+        f" {', '.join(sorted(DEFAULT_MASKED_KEYS))})",
+    )
+    serve.add_argument(
+        "--root-dialect",
+        choices=sorted(DIALECTS),
+        default=None,
+        help="serve this dialect at the root instead of under /compat/<name>",
+    )
+    serve.add_argument(
+        "--max-body", type=_positive, default=DEFAULT_MAX_BODY, help="request body limit, bytes"
+    )
+    token = commands.add_parser("token", help="manage API tokens")
+    token_commands = token.add_subparsers(dest="action", required=True)
+    create = token_commands.add_parser("create", help="create a token and print it, once")
+    create.add_argument("--db", required=True, help="SQLite file")
+    create.add_argument(
+        "--scope", action="append", required=True, choices=sorted(SCOPES), help="repeatable"
+    )
+    create.add_argument("--team", default=None, help="restrict the token to this team")
+    create.add_argument("--label", default=None, help="a note on what the token is for")
+    verify = commands.add_parser("verify", help="check the log's hash chain")
+    verify.add_argument("--db", required=True, help="SQLite file")
+    rebuilt = commands.add_parser(
+        "rebuild", help="drop the view tables and replay the log into them (server stopped)"
+    )
+    rebuilt.add_argument("--db", required=True, help="SQLite file")
+    rebuilt.add_argument(
+        "--batch-size", type=_positive, default=5000, help="events per transaction"
+    )
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _create_token(db: Path, scopes: frozenset[str], team: str | None, label: str | None) -> int:
+    secret = new_secret()
+    try:
+        record_in_file(db, insert_token(secret, scopes, team, label))
+    except FileNotFoundError as missing:
+        print(f"execstore token create: {missing}", file=sys.stderr)
+        return 2
+    except (StoreError, sqlite3.Error) as refused:
+        print(f"execstore token create: {refused}", file=sys.stderr)
+        return 1
+    # The secret goes to stdout alone, so that scripts can capture it; it is not kept.
+    print(secret)
+    print(
+        f"scopes: {' '.join(sorted(scopes))}; team: {team or 'all'}."
+        " Keep it now: the file holds only its digest.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _verify(db: Path) -> int:
+    try:
+        report = verify_file(db)
+    except FileNotFoundError as missing:
+        print(f"execstore verify: {missing}", file=sys.stderr)
+        return 2
+    if report.ok:
+        print(f"ok: {report.checked} events, hash chain intact")
+        return 0
+    print(f"broken at position {report.first_bad_position}: {report.reason}", file=sys.stderr)
+    return 1
+
+
+def _rebuild(db: Path, batch_size: int) -> int:
+    try:
+        stats = rebuild(db, batch_size=batch_size, progress=True)
+    except FileNotFoundError as missing:
+        print(f"execstore rebuild: {missing}", file=sys.stderr)
+        return 2
+    # A file from a newer release, a file that is no database, a writer holding the lock.
+    except (StoreError, RuntimeError, sqlite3.Error) as refused:
+        print(f"execstore rebuild: {refused}", file=sys.stderr)
+        return 1
+    rate = stats.events / stats.seconds if stats.seconds > 0 else 0.0
+    print(
+        f"rebuilt {stats.events} events of {stats.executions} executions"
+        f" in {stats.seconds:.2f} s ({rate:,.0f} events/s)"
+    )
+    return 0

@@ -1,0 +1,127 @@
+"""Request bodies into store calls: JSON decoded once, straight into Structs,
+with every refusal naming the field (``events[2].data.node_id``).
+
+An event arrives as ``{"type", "data", "event_id"?, "occurred_at"?}``; its
+``data`` is decoded by the decoder of that type's Struct, built once. Times
+are ISO 8601 on the wire and microseconds in the store.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from eventstore import EventData, ExecutionQueued, ExecutionWaiting, NewEvent
+from eventstore.events import EVENT_TYPES
+
+from ..render.wire import APPEND_TYPES, AppendBody, Body, CancelBody, CreateBody, EventIn
+from .errors import ApiError, from_decode
+from .params import parse_time
+
+T = TypeVar("T")
+
+
+class _WaitingIn(Body, kw_only=True):
+    """``execution.waiting`` as clients send it: its deadline is a wire time."""
+
+    type: str | None = None
+    reason: str | None = None
+    wait_till: str | None = None
+
+
+def _strict(cls: type[Any]) -> type[Any]:
+    """A twin of an event Struct that refuses unknown fields: over HTTP a
+    misspelt field (``"token": 51``) is an error, not silently lost data.
+    The twin keeps the tag and encodes identically; ``_plain`` turns it back."""
+    return type(cls.__name__, (cls,), {}, forbid_unknown_fields=True)
+
+
+_DECODERS: Final[dict[str, msgspec.json.Decoder[Any]]] = {
+    name: msgspec.json.Decoder(_WaitingIn if name == "execution.waiting" else _strict(cls))
+    for name, cls in EVENT_TYPES.items()
+    if name != "execution.queued"
+}
+_BODY_DECODERS: Final[dict[type[Any], msgspec.json.Decoder[Any]]] = {
+    cls: msgspec.json.Decoder(cls) for cls in (AppendBody, CreateBody, CancelBody)
+}
+
+
+async def body_bytes(request: web.Request) -> bytes:
+    """The body, within the app's size limit (aiohttp raises 413 past it), and
+    valid UTF-8: raw JSON values are stored as sent, so they must be text."""
+    body = await request.read()
+    try:
+        body.decode()
+    except UnicodeDecodeError as error:
+        message = f"the body is not UTF-8 (byte {error.start})"
+        raise ApiError(400, "invalid_utf8", message, field="body") from None
+    return body
+
+
+def decode_json(decoder: msgspec.json.Decoder[T], body: bytes, field: str = "") -> T:
+    """Decode, turning every way msgspec can refuse input into a 400."""
+    try:
+        decoded: T = decoder.decode(body)
+    except msgspec.DecodeError as error:
+        raise from_decode(error, field) from None
+    except RecursionError:
+        message = "JSON nested too deeply"
+        raise ApiError(400, "invalid_json", message, field=field or "body") from None
+    return decoded
+
+
+async def decode_body(request: web.Request, kind: type[T], *, empty_ok: bool = False) -> T:
+    body = await body_bytes(request)
+    if empty_ok and not body.strip():
+        body = b"{}"
+    decoded: T = decode_json(_BODY_DECODERS[kind], body)
+    return decoded
+
+
+def new_events(events: list[EventIn], prefix: str = "events") -> list[NewEvent]:
+    return [_new_event(event, f"{prefix}[{index}]") for index, event in enumerate(events)]
+
+
+def _new_event(event: EventIn, field: str) -> NewEvent:
+    decoder = _DECODERS.get(event.type)
+    if decoder is None:
+        raise ApiError(
+            400,
+            "unknown_event_type",
+            f"{event.type!r} is not one of {', '.join(APPEND_TYPES)}",
+            field=f"{field}.type",
+        )
+    data = decode_json(decoder, event.data, f"{field}.data")
+    if isinstance(data, _WaitingIn):
+        if data.type not in (None, "execution.waiting"):
+            raise ApiError(400, "invalid_field", "does not match type", field=f"{field}.data.type")
+        till = parse_time(data.wait_till, f"{field}.data.wait_till")
+        data = ExecutionWaiting(reason=data.reason, wait_till=till)
+    else:
+        data = _plain(data)
+    occurred_at = parse_time(event.occurred_at, f"{field}.occurred_at")
+    return NewEvent(data=data, event_id=event.event_id, occurred_at=occurred_at)
+
+
+def _plain(strict: Any) -> EventData:
+    base: type[EventData] = type(strict).__mro__[1]
+    plain: EventData = base(**msgspec.structs.asdict(strict))
+    return plain
+
+
+def queued_event(body: CreateBody, team_id: str | None) -> ExecutionQueued:
+    return ExecutionQueued(
+        workflow_id=body.workflow_id,
+        workflow_name=body.workflow_name,
+        workflow_version=body.workflow_version,
+        trigger=body.trigger,
+        input=body.input,
+        display_name=body.display_name,
+        test_mode=body.test_mode,
+        team_id=team_id,
+        retry_of=body.retry_of,
+        external_id=body.external_id,
+        metadata=body.metadata,
+    )

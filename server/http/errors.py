@@ -1,0 +1,190 @@
+"""The one boundary where failures become HTTP answers.
+
+Every error the API returns has the same JSON shape,
+``{"error": {"code", "message", "field"?}}``, plus ``rule`` for a broken
+lifecycle rule and ``current_version`` for a stale ``expected_version``.
+Handlers raise; this middleware answers. Anything unexpected is logged and
+answered as a 500 in the same shape, so a bug never leaks a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+import msgspec
+from aiohttp import web
+
+from eventstore import (
+    ExecutionNotFound,
+    IdempotencyConflict,
+    InvalidEvent,
+    RuleViolation,
+    StoreClosed,
+    VersionConflict,
+)
+from eventstore.frozen import Frozen
+from projections import InvalidQuery
+
+log: Final = logging.getLogger("execstore.server")
+
+
+class ErrorObject(Frozen, omit_defaults=True, kw_only=True):
+    code: str
+    message: str
+    field: str | None = None
+    rule: str | None = None
+    current_version: int | None = None
+
+
+class ErrorBody(Frozen):
+    error: ErrorObject
+
+
+class ApiError(Exception):
+    """A refusal the client can act on: the status, a stable code, and the
+    field at fault where there is one."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        rule: str | None = None,
+        current_version: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = ErrorObject(
+            code=code, message=message, field=field, rule=rule, current_version=current_version
+        )
+        self.headers = headers
+
+
+_encoder: Final = msgspec.json.Encoder()
+# The codes of the statuses aiohttp itself raises (unknown route, wrong method, oversize body).
+_HTTP_CODES: Final = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(error: ApiError) -> web.Response:
+    return web.Response(
+        status=error.status,
+        body=_encoder.encode(ErrorBody(error.body)),
+        content_type="application/json",
+        headers=error.headers,
+    )
+
+
+def from_store(exc: Exception) -> ApiError | None:
+    """The API's answer to a refusal from the store or the views."""
+    match exc:
+        case InvalidQuery():
+            return ApiError(400, "invalid_query", str(exc), field=exc.field, rule=exc.rule)
+        case InvalidEvent():
+            return ApiError(400, "invalid_event", str(exc), field=exc.field)
+        case ExecutionNotFound():
+            return ApiError(404, "not_found", str(exc), field="id")
+        case VersionConflict():
+            return ApiError(
+                409,
+                "version_conflict",
+                str(exc),
+                field="expected_version",
+                current_version=exc.current,
+            )
+        case IdempotencyConflict():
+            return ApiError(409, "idempotency_conflict", str(exc), field="event_id")
+        case RuleViolation():
+            field = f"events[{exc.index}]"
+            return ApiError(422, "rule_violation", str(exc), field=field, rule=exc.rule)
+        case StoreClosed():
+            return ApiError(503, "shutting_down", "the server is shutting down")
+    return None
+
+
+def as_api_error(exc: Exception) -> ApiError | None:
+    """The answer owed to a refusal, whoever raised it; None for a bug."""
+    match exc:
+        case ApiError():
+            return exc
+        case web.HTTPException() if exc.status >= 400:
+            code = _HTTP_CODES.get(exc.status, f"http_{exc.status}")
+            headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+            return ApiError(exc.status, code, _http_message(exc), headers=headers)
+    return from_store(exc)
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Exception as exc:
+        known = as_api_error(exc)
+        if known is not None:
+            return error_response(known)
+        if isinstance(exc, web.HTTPException):
+            raise  # a redirect or another non-error answer
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(ApiError(500, "internal", "an unexpected error; see the log"))
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A dialect's error shape: the refusal, and the request it answers.
+Render = Callable[[ApiError, web.Request], web.StreamResponse]
+
+
+def shaped(handler: Handler, render: Render) -> Handler:
+    """``handler`` with its refusals answered in another error shape (a
+    dialect's); bugs still reach the middleware, which logs them."""
+
+    async def with_shape(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            known = as_api_error(exc)
+            if known is None:
+                raise
+            return render(known, request)
+
+    return with_shape
+
+
+def _http_message(http: web.HTTPException) -> str:
+    if http.status == 404:
+        return "no such route"
+    if http.status == 405:
+        return f"method not allowed; allowed: {http.headers.get('Allow', '')}"
+    return http.text or http.reason
+
+
+_AT: Final = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_UNKNOWN: Final = re.compile(r"^Object contains unknown field `([^`]*)`")
+
+
+def from_decode(error: msgspec.DecodeError, prefix: str = "") -> ApiError:
+    """A body msgspec refused, naming the field from its ``- at `$.x[0].y` `` suffix."""
+    message = str(error)
+    code = "invalid_field" if isinstance(error, msgspec.ValidationError) else "invalid_json"
+    found = _AT.search(message)
+    unknown = _UNKNOWN.search(message)
+    if found is None and unknown is None:
+        return ApiError(400, code, message, field=prefix or "body")
+    path = "" if found is None else found.group("path")
+    if unknown is not None:  # msgspec points at the object; the field is the unknown key
+        path = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
+    field = f"{prefix}.{path}" if prefix and path else prefix or path or "body"
+    text = message if found is None else message[: found.start()]
+    return ApiError(400, "invalid_field", text, field=field)
