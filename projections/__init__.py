@@ -11,7 +11,6 @@ from .queries import (
     InvalidQuery,
     ListFilter,
     Page,
-    SummaryRow,
     count_executions,
     count_query,
     list_executions,
@@ -33,6 +32,7 @@ from .views import (
     NodeError,
     NodeStatus,
     NodeTotals,
+    SummaryRow,
     UsageDetail,
 )
 

@@ -27,8 +27,8 @@ import msgspec
 
 from eventstore.frozen import Frozen
 
-from .summary import COLUMNS, RETRY_SUCCESS, TABLE, summary_row
-from .views import ExecutionDetail, ExecutionStatus
+from .summary import ROW_COLUMNS, TABLE, summary_row
+from .views import ExecutionDetail, ExecutionStatus, SummaryRow
 
 STATUSES: Final = frozenset(get_args(ExecutionStatus))
 MIN_LIMIT: Final = 1
@@ -76,44 +76,6 @@ class ListFilter(Frozen, kw_only=True):
     include_deleted: bool = False
 
 
-class SummaryRow(Frozen):
-    """One row of the summary table. Fields follow the column order, so a
-    fetched row builds positionally."""
-
-    id: int
-    uuid: str
-    external_id: str | None
-    workflow_id: str
-    workflow_name: str | None
-    workflow_version: int | None
-    status: ExecutionStatus
-    trigger: str
-    display_name: str | None
-    test_mode: bool
-    team_id: str | None
-    created_at: int
-    started_at: int | None
-    finished_at: int | None
-    duration_ms: int | None
-    tokens: int
-    nodes_total: int
-    nodes_running: int
-    nodes_completed: int
-    nodes_failed: int
-    steps: int
-    error_code: str | None
-    error_message: str | None
-    error_node_id: str | None
-    retry_of: int | None
-    wait_till: int | None
-    cancel_requested: bool
-    version: int
-    position: int
-    updated_at: int
-    deleted_at: int | None
-    retry_success_id: int | None
-
-
 class Page(Frozen, kw_only=True):
     rows: list[SummaryRow]
     next_cursor: str | None = None  # None on the last page
@@ -121,7 +83,6 @@ class Page(Frozen, kw_only=True):
 
 NO_FILTER: Final = ListFilter()
 
-ROW_COLUMNS: Final = tuple(name for name, _ in (*COLUMNS, RETRY_SUCCESS))
 _SELECT: Final = f"SELECT {', '.join(ROW_COLUMNS)} FROM {TABLE}"
 _ORDER: Final = " ORDER BY created_at DESC, id DESC"
 _BOOLS: Final = tuple(ROW_COLUMNS.index(name) for name in ("test_mode", "cancel_requested"))
@@ -267,10 +228,12 @@ def _check_int64(field: str, value: int) -> None:
 def row_of(detail: ExecutionDetail) -> SummaryRow:
     """The list row of a folded detail, as the summary table holds it: what a
     stream sends after each event, so a stream and the list never disagree."""
-    return _to_row((*summary_row(detail), detail.retry_success_id))
+    return summary_row(detail)
 
 
 def _to_row(values: Any) -> SummaryRow:
+    """A row read by ``_SELECT``: its columns are ``SummaryRow``'s fields, in
+    order. SQLite keeps booleans as integers, so those are turned back."""
     values = list(values)
     for index in _BOOLS:
         values[index] = bool(values[index])

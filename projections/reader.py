@@ -22,14 +22,13 @@ from .queries import (
     InvalidQuery,
     ListFilter,
     Page,
-    SummaryRow,
     count_executions,
     list_executions,
     page_executions,
 )
 from .replay import replay_as_of_time, replay_as_of_version
 from .summary import TABLE
-from .views import ExecutionDetail
+from .views import ExecutionDetail, SummaryRow
 
 
 class ViewReader:

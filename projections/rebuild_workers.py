@@ -34,15 +34,16 @@ import msgspec
 from eventstore.reads import fold_share_sync
 from eventstore.schema import immediate
 
-from .summary import Folded, SummaryHook, write
+from .summary import SummaryHook, parameters, write
 
 _LENGTH: Final = struct.Struct("<I")
 
 
 class Round(msgspec.Struct, array_like=True, tag=True):
-    """One worker's share of one round: rows, links, events folded, executions created."""
+    """One worker's share of one round: rows (as ``summary.parameters`` gives
+    them), links, events folded, executions created."""
 
-    rows: list[list[Any]]
+    rows: list[tuple[Any, ...]]
     links: list[tuple[int, int, int]]
     events: int
     created: int
@@ -77,10 +78,10 @@ def replay_in_workers(
                      for share in range(workers)]  # fmt: skip
         for _ in range(0, head, batch_size):
             parts = [_receive(process) for process in processes]
-            rows: list[Sequence[Any]] = [row for part in parts for row in part.rows]
+            rows = [row for part in parts for row in part.rows]
             links = sorted(link for part in parts for link in part.links)
             with immediate(conn):
-                write(conn, Folded(rows, links))
+                write(conn, rows, links)
             events += sum(part.events for part in parts)
             executions += sum(part.created for part in parts)
             progress(events)
@@ -150,7 +151,7 @@ def fold_rounds(
         batch = fold_share_sync(conn, start, min(start + batch_size, head), shares, share)
         folded = hook.fold(conn, batch)
         created = sum(1 for event in batch if event.version == 1)
-        rows = [list(row) for row in folded.rows]
+        rows = [parameters(row) for row in folded.rows]
         yield Round(rows, list(folded.links), len(batch), created)
 
 

@@ -2,8 +2,9 @@
 
 ``SummaryHook`` is the log's commit hook: the writer calls it inside each
 write transaction, so a row is exactly as durable as the events it reflects.
-A row is a function of the execution's folded detail (``summary_row``; the
-hook computes the same row with the leaner ``summary_fold``), plus
+A row (``views.SummaryRow``) is a function of the execution's folded detail
+(``summary_row``; the hook computes the same row with the leaner
+``summary_fold``), plus
 ``retry_success_id``, which only another execution's events can set: when an
 execution with ``retry_of = X`` completes, X's row points at it (the first
 such success in log order wins, so a rebuild gives the same answer).
@@ -16,6 +17,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, NamedTuple
 
+from msgspec.structs import astuple
+
 from eventstore import RecordedEvent
 from eventstore.reads import events_for_folds_sync, execution_events_sync
 from eventstore.recent import RecentlyUsed
@@ -23,12 +26,13 @@ from eventstore.schema import immediate
 
 from . import summary_fold
 from .summary_fold import SummaryFold, fold_summary
-from .views import ExecutionDetail
+from .views import ExecutionDetail, SummaryRow
 
 TABLE: Final = "execution_summary"
 CATCH_UP_BATCH: Final = 5000
 
-# The columns the table was created with (migration 1), in row order.
+# The columns the table was created with (migration 1): the schema's history,
+# as the migrations below need it. A row names its columns by ``SummaryRow``'s fields.
 _FIRST_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("id", "INTEGER PRIMARY KEY"),
     ("uuid", "TEXT NOT NULL"),
@@ -64,10 +68,10 @@ _FIRST_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
 # Added by migration 2. Lists leave deleted rows out, so every index ends in it:
 # the index alone still decides, and counts stay covering.
 DELETED_AT: Final = ("deleted_at", "INTEGER")
-# (name, SQL type) in row order; ``summary_row`` yields values in this order.
-COLUMNS: Final[tuple[tuple[str, str], ...]] = (*_FIRST_COLUMNS, DELETED_AT)
 # Set only by other executions' events, so the upsert leaves it alone.
 RETRY_SUCCESS: Final = ("retry_success_id", "INTEGER")
+# Every column, in ``SummaryRow``'s field order: what reads select and writes bind.
+ROW_COLUMNS: Final = SummaryRow.__struct_fields__
 # The indexes of migration 1 (name -> columns); migration 2 appends deleted_at to each.
 _INDEXED: Final[dict[str, str]] = {
     f"{TABLE}_created": "created_at, id",
@@ -102,31 +106,57 @@ NAME: Final = "summary"
 # Present while a rebuild runs with the indexes dropped (see ``indexes_dropped``).
 REBUILDING: Final = "summary:rebuilding"
 
-_NAMES: Final = [name for name, _ in COLUMNS]
+# A new row is written whole; an existing one keeps its id and its retry link.
 _UPSERT: Final = (
-    f"INSERT INTO {TABLE}({', '.join(_NAMES)}) VALUES ({', '.join('?' * len(_NAMES))})"
-    f" ON CONFLICT(id) DO UPDATE SET "
-    + ", ".join(f"{name} = excluded.{name}" for name in _NAMES[1:])
+    f"INSERT INTO {TABLE}({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
+    " ON CONFLICT(id) DO UPDATE SET "
+    + ", ".join(
+        f"{name} = excluded.{name}" for name in ROW_COLUMNS if name not in ("id", RETRY_SUCCESS[0])
+    )
 )
 _LINK_RETRY: Final = (
     f"UPDATE {TABLE} SET retry_success_id = ? WHERE id = ? AND retry_success_id IS NULL"
 )
 
 
-def summary_row(detail: ExecutionDetail) -> tuple[Any, ...]:
-    """The row for ``detail``, in ``COLUMNS`` order (without retry_success_id)."""
+def summary_row(detail: ExecutionDetail) -> SummaryRow:
+    """The row for ``detail``, with the retry link the detail carries (a
+    fold's own is None: only the table links retries)."""
     counts, error = detail.node_counts, detail.error
-    return (
-        detail.id, detail.uuid, detail.external_id, detail.workflow_id, detail.workflow_name,
-        detail.workflow_version, detail.status, detail.trigger, detail.display_name,
-        int(detail.test_mode), detail.team_id, detail.created_at, detail.started_at,
-        detail.finished_at, detail.duration_ms, detail.tokens, len(detail.nodes),
-        counts.get("running", 0), counts.get("completed", 0), counts.get("failed", 0),
-        detail.steps, error.code if error else None, error.message if error else None,
-        error.node_id if error else None, detail.retry_of, detail.wait_till,
-        int(detail.cancel_requested), detail.version, detail.position, detail.last_recorded_at,
-        detail.deleted_at,
-    )  # fmt: skip
+    return SummaryRow(
+        id=detail.id,
+        uuid=detail.uuid,
+        external_id=detail.external_id,
+        workflow_id=detail.workflow_id,
+        workflow_name=detail.workflow_name,
+        workflow_version=detail.workflow_version,
+        status=detail.status,
+        trigger=detail.trigger,
+        display_name=detail.display_name,
+        test_mode=detail.test_mode,
+        team_id=detail.team_id,
+        created_at=detail.created_at,
+        started_at=detail.started_at,
+        finished_at=detail.finished_at,
+        duration_ms=detail.duration_ms,
+        tokens=detail.tokens,
+        nodes_total=len(detail.nodes),
+        nodes_running=counts.get("running", 0),
+        nodes_completed=counts.get("completed", 0),
+        nodes_failed=counts.get("failed", 0),
+        steps=detail.steps,
+        error_code=error.code if error else None,
+        error_message=error.message if error else None,
+        error_node_id=error.node_id if error else None,
+        retry_of=detail.retry_of,
+        wait_till=detail.wait_till,
+        cancel_requested=detail.cancel_requested,
+        version=detail.version,
+        position=detail.position,
+        updated_at=detail.last_recorded_at,
+        deleted_at=detail.deleted_at,
+        retry_success_id=detail.retry_success_id,
+    )
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -175,16 +205,26 @@ class Folded(NamedTuple):
     the executions it touched, and its retry links as ``(position of the
     completion, successful retry, the execution it retried)``, in log order."""
 
-    rows: Sequence[Sequence[Any]]
+    rows: Sequence[SummaryRow]
     links: Sequence[tuple[int, int, int]]
 
 
-def write(conn: sqlite3.Connection, folded: Folded) -> None:
-    """Write what ``SummaryHook.fold`` gave, inside the caller's transaction.
-    Links go in the order given: the first successful retry in the log wins."""
-    conn.executemany(_UPSERT, folded.rows)
-    if folded.links:
-        conn.executemany(_LINK_RETRY, [(retry, of) for _, retry, of in folded.links])
+def parameters(row: SummaryRow) -> tuple[Any, ...]:
+    """The row as the upsert binds it: its fields, in ``ROW_COLUMNS`` order."""
+    return astuple(row)
+
+
+def write(
+    conn: sqlite3.Connection,
+    rows: Iterable[Sequence[Any]],
+    links: Sequence[tuple[int, int, int]],
+) -> None:
+    """Write rows (as ``parameters`` gives them) and retry links, inside the
+    caller's transaction. Links go in the order given: the first successful
+    retry in the log wins."""
+    conn.executemany(_UPSERT, rows)
+    if links:
+        conn.executemany(_LINK_RETRY, [(retry, of) for _, retry, of in links])
 
 
 def drop(conn: sqlite3.Connection) -> None:
@@ -260,7 +300,8 @@ class SummaryHook:
                 position = step[0]
 
     def on_commit(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
-        write(conn, self.fold(conn, events))
+        rows, links = self.fold(conn, events)
+        write(conn, map(parameters, rows), links)
 
     def fold(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> Folded:
         """The rows and retry links that ``events`` make, without writing them;

@@ -37,7 +37,7 @@ from eventstore import (
 )
 
 from .detail import ms_between
-from .views import FoldError
+from .views import ExecutionStatus, FoldError, SummaryRow
 
 # ``RecordedEvent.payload`` is two calls deep; over a rebuild's every event they cost as
 # much as the decode. The same decoder type, built once here.
@@ -67,7 +67,7 @@ class SummaryFold:
         self.workflow_id = data.workflow_id
         self.workflow_name = data.workflow_name
         self.workflow_version = data.workflow_version
-        self.status = "queued"
+        self.status: ExecutionStatus = "queued"
         self.trigger = data.trigger
         self.display_name = data.display_name
         self.test_mode = data.test_mode
@@ -128,20 +128,45 @@ def apply(acc: SummaryFold, event: RecordedEvent) -> None:
     acc.last_recorded_at = event.recorded_at
 
 
-def row(acc: SummaryFold) -> tuple[Any, ...]:
-    """The summary row, in ``summary.COLUMNS`` order (without retry_success_id)."""
+def row(acc: SummaryFold) -> SummaryRow:
+    """The summary row. Its retry link is None: only another execution's
+    events set it, and the upsert never overwrites it."""
     statuses = [status for _, status in acc.nodes.values()]
     error = acc.error
-    return (
-        acc.id, acc.uuid, acc.external_id, acc.workflow_id, acc.workflow_name,
-        acc.workflow_version, acc.status, acc.trigger, acc.display_name, int(acc.test_mode),
-        acc.team_id, acc.created_at, acc.started_at, acc.finished_at, acc.duration_ms,
-        acc.tokens, len(statuses), statuses.count("running"), statuses.count("completed"),
-        statuses.count("failed"), acc.steps, error[0] if error else None,
-        error[1] if error else None, error[2] if error else None, acc.retry_of, acc.wait_till,
-        int(acc.cancel_requested), acc.version, acc.position, acc.last_recorded_at,
-        acc.deleted_at,
-    )  # fmt: skip
+    return SummaryRow(
+        id=acc.id,
+        uuid=acc.uuid,
+        external_id=acc.external_id,
+        workflow_id=acc.workflow_id,
+        workflow_name=acc.workflow_name,
+        workflow_version=acc.workflow_version,
+        status=acc.status,
+        trigger=acc.trigger,
+        display_name=acc.display_name,
+        test_mode=acc.test_mode,
+        team_id=acc.team_id,
+        created_at=acc.created_at,
+        started_at=acc.started_at,
+        finished_at=acc.finished_at,
+        duration_ms=acc.duration_ms,
+        tokens=acc.tokens,
+        nodes_total=len(statuses),
+        nodes_running=statuses.count("running"),
+        nodes_completed=statuses.count("completed"),
+        nodes_failed=statuses.count("failed"),
+        steps=acc.steps,
+        error_code=error[0] if error else None,
+        error_message=error[1] if error else None,
+        error_node_id=error[2] if error else None,
+        retry_of=acc.retry_of,
+        wait_till=acc.wait_till,
+        cancel_requested=acc.cancel_requested,
+        version=acc.version,
+        position=acc.position,
+        updated_at=acc.last_recorded_at,
+        deleted_at=acc.deleted_at,
+        retry_success_id=None,
+    )
 
 
 # Execution events
@@ -198,7 +223,7 @@ def _on_deleted(acc: SummaryFold, data: ExecutionDeleted, event: RecordedEvent) 
     acc.deleted_at = event.occurred_at
 
 
-def _finish(acc: SummaryFold, status: str, event: RecordedEvent) -> None:
+def _finish(acc: SummaryFold, status: ExecutionStatus, event: RecordedEvent) -> None:
     acc.status = status
     acc.finished_at = event.occurred_at
     started = acc.started_at

@@ -1,4 +1,5 @@
-"""The views' shapes: the detail of an execution, its nodes and their attempts.
+"""The views' shapes: the detail of an execution, its nodes and their
+attempts, and the list's row.
 
 Frozen Structs, so a folded view can be shared, cached and encoded as is.
 """
@@ -126,3 +127,43 @@ class ExecutionDetail(Frozen, kw_only=True):
     version: int
     position: int
     last_recorded_at: int
+
+
+class SummaryRow(Frozen):
+    """One row of the summary table (the list view): its fields are the
+    table's columns, by name. The folds build it by keyword; the SQL that
+    writes and reads it names its columns from these fields, so a row read
+    back builds positionally in that same order."""
+
+    id: int
+    uuid: str
+    external_id: str | None
+    workflow_id: str
+    workflow_name: str | None
+    workflow_version: int | None
+    status: ExecutionStatus
+    trigger: str
+    display_name: str | None
+    test_mode: bool
+    team_id: str | None
+    created_at: int
+    started_at: int | None
+    finished_at: int | None
+    duration_ms: int | None
+    tokens: int
+    nodes_total: int
+    nodes_running: int
+    nodes_completed: int
+    nodes_failed: int
+    steps: int
+    error_code: str | None
+    error_message: str | None
+    error_node_id: str | None
+    retry_of: int | None
+    wait_till: int | None
+    cancel_requested: bool
+    version: int
+    position: int
+    updated_at: int
+    deleted_at: int | None
+    retry_success_id: int | None

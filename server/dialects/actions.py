@@ -63,8 +63,8 @@ from aiohttp import web
 
 from eventstore import RecordedEvent
 from eventstore.frozen import Frozen
-from projections import ExecutionDetail, ListFilter
-from projections.queries import INT64, MAX_LIMIT, SummaryRow, encode_cursor
+from projections import ExecutionDetail, ListFilter, SummaryRow
+from projections.queries import INT64, MAX_LIMIT, encode_cursor
 from projections.views import ExecutionStatus, NodeDetail
 
 from ..http import params

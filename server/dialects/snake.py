@@ -32,8 +32,7 @@ from aiohttp import web
 from multidict import MultiDict
 
 from eventstore.frozen import Frozen
-from projections import ExecutionDetail
-from projections.queries import SummaryRow
+from projections import ExecutionDetail, SummaryRow
 from projections.views import ExecutionError, ExecutionStatus, NodeDetail, NodeStatus
 
 from ..http import params

@@ -41,8 +41,7 @@ from eventstore import (
 )
 from eventstore.lifecycle import TERMINAL
 from projections import ListFilter, Page, SummaryRow, list_executions
-from projections.queries import ROW_COLUMNS
-from projections.summary import TABLE, SummaryHook
+from projections.summary import ROW_COLUMNS, TABLE, SummaryHook
 
 from . import SECOND, T0
 

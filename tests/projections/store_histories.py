@@ -23,6 +23,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
+import msgspec
+
 from eventstore import (
     AppendResult,
     CreatedExecution,
@@ -54,12 +56,12 @@ from eventstore.events import ExecutionDeleted
 from eventstore.lifecycle import TERMINAL, Lifecycle, apply
 from eventstore.reads import events_after_sync
 from projections import fold
-from projections.summary import COLUMNS, RETRY_SUCCESS, TABLE, SummaryHook, summary_row
+from projections.summary import ROW_COLUMNS, TABLE, SummaryHook, parameters, summary_row
 
 NODES: Final = ("a", "b")
 MAX_ATTEMPT: Final = 3
 UNKNOWN_ID: Final = 999_999
-ROW_NAMES: Final = [name for name, _ in (*COLUMNS, RETRY_SUCCESS)]
+ROW_NAMES: Final = ROW_COLUMNS
 Rows = dict[int, tuple[Any, ...]]
 
 
@@ -366,5 +368,6 @@ def expected_rows(events: Sequence[RecordedEvent]) -> Rows:
     for execution_id, stream in by_execution.items():
         detail = fold(stream)
         assert detail is not None
-        rows[execution_id] = (*summary_row(detail), success.get(execution_id))
+        linked = msgspec.structs.replace(detail, retry_success_id=success.get(execution_id))
+        rows[execution_id] = parameters(summary_row(linked))
     return rows

@@ -15,8 +15,8 @@ from eventstore import EventData, ExecutionCancelled, ExecutionDeleted, VersionC
 from eventstore.events import now_us
 from eventstore.frozen import Frozen
 from eventstore.lifecycle import TERMINAL
-from projections import ExecutionDetail, ListFilter
-from projections.queries import MAX_LIMIT, SummaryRow, encode_cursor
+from projections import ExecutionDetail, ListFilter, SummaryRow
+from projections.queries import MAX_LIMIT, encode_cursor
 
 from ...http import params
 from ...http.access import caller, execution_id, first_event

@@ -15,9 +15,8 @@ from typing import Final
 import msgspec
 
 from eventstore.frozen import Frozen
-from projections import ExecutionDetail
+from projections import ExecutionDetail, SummaryRow
 from projections.detail import ms_between
-from projections.queries import SummaryRow
 from projections.views import AttemptDetail, ExecutionStatus, NodeDetail, NodeStatus
 
 from ...render.times import iso_ms, iso_ms_or_none
