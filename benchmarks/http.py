@@ -250,10 +250,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--samples", type=int, default=2000, help="timed requests per latency query")
     add("--depth", type=int, default=2000, help="next_cursor hops to the deep list page")
     add("--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)}")
-    add("--profile-server", type=int, nargs="?", const=30, default=0, metavar="TOP",
-        help="run the server under cProfile and print its TOP functions")  # fmt: skip
-    add("--writer-cycle", action="store_true",
-        help="time each group commit's parts in the server (benchmarks.writer_cycle)")  # fmt: skip
+    add(
+        "--profile-server",
+        type=int,
+        nargs="?",
+        const=30,
+        default=0,
+        metavar="TOP",
+        help="run the server under cProfile and print its TOP functions",
+    )
+    add(
+        "--writer-cycle",
+        action="store_true",
+        help="time each group commit's parts in the server (benchmarks.writer_cycle)",
+    )
     add("--quick", action="store_true", help="a small smoke run")
     add("--dir", type=Path, default=None, help="where the temporary directory goes")
     args = parser.parse_args(argv)

@@ -101,13 +101,29 @@ def build_rows(workload: Sequence[Execution]) -> tuple[list[Row], list[Row]]:
             type_ = str(data.__struct_config__.tag)
             raw, event_id, occurred_at = data_encoder.encode(data), new_event_id(), now_us()
             previous = row_hash(
-                previous, position, execution_id, version, event_id, type_, raw, occurred_at,
+                previous,
+                position,
+                execution_id,
+                version,
+                event_id,
+                type_,
+                raw,
+                occurred_at,
                 recorded_at,
-            )  # fmt: skip
+            )
             events.append(
-                (position, execution_id, version, event_id, type_, raw, occurred_at,
-                 recorded_at, previous)
-            )  # fmt: skip
+                (
+                    position,
+                    execution_id,
+                    version,
+                    event_id,
+                    type_,
+                    raw,
+                    occurred_at,
+                    recorded_at,
+                    previous,
+                )
+            )
     return executions, events
 
 

@@ -139,15 +139,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add = parser.add_argument
     add("--subscribers", type=int, default=1000, help="the target cell's subscribers")
     add("--rate", type=float, default=1000.0, help="the target cell's events appended per second")
-    add("--grid", type=_grid, default=_grid(GRID), metavar="S,...xR,...",
-        help=f"more cells, subscribers x rates (default {GRID}), or 'none'")  # fmt: skip
+    add(
+        "--grid",
+        type=_grid,
+        default=_grid(GRID),
+        metavar="S,...xR,...",
+        help=f"more cells, subscribers x rates (default {GRID}), or 'none'",
+    )
     add("--seconds", type=float, default=10.0, help="measured time per cell")
     add("--warm-up", type=float, default=2.0, help="untimed appends before each cell's window")
     add("--drain", type=float, default=5.0, help="at most this long for the last deliveries")
     add("--batch", type=int, default=10, help="events per append request (even, >= 2)")
     add("--processes", type=int, default=2, help="client processes sharing the subscribers")
-    add("--profile-server", type=int, nargs="?", const=30, default=0, metavar="TOP",
-        help="run the server under cProfile and print its TOP functions")  # fmt: skip
+    add(
+        "--profile-server",
+        type=int,
+        nargs="?",
+        const=30,
+        default=0,
+        metavar="TOP",
+        help="run the server under cProfile and print its TOP functions",
+    )
     add("--dir", type=Path, default=None, help="where the temporary directory goes")
     args = parser.parse_args(argv)
     if args.subscribers < 1 or args.rate <= 0 or args.processes < 1:

@@ -144,9 +144,13 @@ def clients(
 
 
 def run_cell(
-    pool: ProcessPoolExecutor, server: http_server.Server, token: str, subscribers: int,
-    rate: float, settings: Settings,
-) -> Cell:  # fmt: skip
+    pool: ProcessPoolExecutor,
+    server: http_server.Server,
+    token: str,
+    subscribers: int,
+    rate: float,
+    settings: Settings,
+) -> Cell:
     pid = server.process.pid
     target = Target(server.base, token, pid)
     wait_idle(pid)
@@ -182,9 +186,14 @@ def _ready(out: Queue[Any], processes: int) -> tuple[int, list[str]]:
 
 
 def _append(
-    pool: ProcessPoolExecutor, target: Target, subscribers: int, rate: float,
-    settings: Settings, start_ns: int, start: int,
-) -> Cell:  # fmt: skip
+    pool: ProcessPoolExecutor,
+    target: Target,
+    subscribers: int,
+    rate: float,
+    settings: Settings,
+    start_ns: int,
+    start: int,
+) -> Cell:
     job = pool.submit(
         append_paced, target, rate, settings.batch, start_ns, settings.warm_up, settings.seconds
     )

@@ -122,20 +122,44 @@ def target_rows(s: Summary) -> list[tuple[str, str, str, str, str]]:
     ratio = s.ratio()
     bugs = s.gaps + s.repeats
     return [
-        (f"delivery p99 ms ({where})", s.ms(p99), f"< {P99_TARGET_MS:g}",
-         _result(p99 is not None and p99 < P99_TARGET_MS), p99_ratio),
+        (
+            f"delivery p99 ms ({where})",
+            s.ms(p99),
+            f"< {P99_TARGET_MS:g}",
+            _result(p99 is not None and p99 < P99_TARGET_MS),
+            p99_ratio,
+        ),
         ("delivery p50 ms", s.ms(p50), "none set", "-", "-"),
-        ("appended events/s, with the subscribers", f"{s.appended:,.0f}", f">= {c.rate:,.0f}",
-         _result(s.appended >= RATE_SLACK * c.rate), f"{s.appended / c.rate:.2f}"),
-        ("appended events/s, with / without subscribers", "-" if ratio is None
-         else f"{ratio:.3f}", "none set", "-", "-"),
-        ("subscribers connected", f"{c.connected:,}", f"{c.subscribers:,}",
-         _result(c.connected == c.subscribers), f"{c.connected / c.subscribers:.2f}"),
-        ("subscribers that got every event, once, in order", f"{s.complete:,}",
-         f"{c.subscribers:,}", _result(s.complete == c.subscribers),
-         f"{s.complete / c.subscribers:.2f}"),
+        (
+            "appended events/s, with the subscribers",
+            f"{s.appended:,.0f}",
+            f">= {c.rate:,.0f}",
+            _result(s.appended >= RATE_SLACK * c.rate),
+            f"{s.appended / c.rate:.2f}",
+        ),
+        (
+            "appended events/s, with / without subscribers",
+            "-" if ratio is None else f"{ratio:.3f}",
+            "none set",
+            "-",
+            "-",
+        ),
+        (
+            "subscribers connected",
+            f"{c.connected:,}",
+            f"{c.subscribers:,}",
+            _result(c.connected == c.subscribers),
+            f"{c.connected / c.subscribers:.2f}",
+        ),
+        (
+            "subscribers that got every event, once, in order",
+            f"{s.complete:,}",
+            f"{c.subscribers:,}",
+            _result(s.complete == c.subscribers),
+            f"{s.complete / c.subscribers:.2f}",
+        ),
         ("positions skipped or repeated (bugs)", f"{bugs:,}", "0", _result(not bugs), "-"),
-    ]  # fmt: skip
+    ]
 
 
 def _result(ok: bool) -> str:
@@ -144,23 +168,44 @@ def _result(ok: bool) -> str:
 
 def print_cells(summaries: list[Summary]) -> None:
     print("every cell (appended events/s over the measured window; ratio = with / without):")
-    header = ("subs", "rate/s", "appended/s", "ratio", "append p99", "complete", "gaps",
-              "repeats", "late", "p50 ms", "p99 ms", "max ms", "p99<100")  # fmt: skip
+    header = (
+        "subs",
+        "rate/s",
+        "appended/s",
+        "ratio",
+        "append p99",
+        "complete",
+        "gaps",
+        "repeats",
+        "late",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "p99<100",
+    )
     rows: list[tuple[str, ...]] = [header]
     for s in summaries:
         c, ratio = s.cell, s.ratio()
         loaded = c.subscribers > 0
-        rows.append((
-            f"{c.subscribers:,}", f"{c.rate:,.0f}", f"{s.appended:,.0f}",
-            "-" if ratio is None else f"{ratio:.3f}",
-            f"{quantile_ms(c.appended.requests_ns, 0.99):,.1f}" if c.appended.requests_ns else "-",
-            f"{s.complete:,}/{c.connected:,}" if loaded else "-",
-            f"{s.gaps:,}" if loaded else "-", f"{s.repeats:,}" if loaded else "-",
-            f"{s.late:,}" if loaded else "-",
-            s.ms(s.latency_ms(0.5)) if loaded else "-", s.ms(s.latency_ms(0.99)) if loaded else "-",
-            s.ms(s.worst_ms()) if loaded else "-",
-            _result(s.passed()) if loaded else "-",
-        ))  # fmt: skip
+        rows.append(
+            (
+                f"{c.subscribers:,}",
+                f"{c.rate:,.0f}",
+                f"{s.appended:,.0f}",
+                "-" if ratio is None else f"{ratio:.3f}",
+                f"{quantile_ms(c.appended.requests_ns, 0.99):,.1f}"
+                if c.appended.requests_ns
+                else "-",
+                f"{s.complete:,}/{c.connected:,}" if loaded else "-",
+                f"{s.gaps:,}" if loaded else "-",
+                f"{s.repeats:,}" if loaded else "-",
+                f"{s.late:,}" if loaded else "-",
+                s.ms(s.latency_ms(0.5)) if loaded else "-",
+                s.ms(s.latency_ms(0.99)) if loaded else "-",
+                s.ms(s.worst_ms()) if loaded else "-",
+                _result(s.passed()) if loaded else "-",
+            )
+        )
     _print_rows(rows)
     print()
     print_resources(summaries)
@@ -176,9 +221,19 @@ def print_resources(summaries: list[Summary]) -> None:
     print(
         "where the CPU goes (cores = CPU seconds per wall second; server loop = its main thread):"
     )
-    header = ("subs", "rate/s", "server cores", "loop", "msgs/s", "B/msg", "msgs/read",
-              "server us/msg", "client cores", "client us/msg",
-              "RSS MB before/peak/after")  # fmt: skip
+    header = (
+        "subs",
+        "rate/s",
+        "server cores",
+        "loop",
+        "msgs/s",
+        "B/msg",
+        "msgs/read",
+        "server us/msg",
+        "client cores",
+        "client us/msg",
+        "RSS MB before/peak/after",
+    )
     rows: list[tuple[str, ...]] = [header]
     for s in summaries:
         c, wall = s.cell, max(s.cell.total_wall, 1e-9)
@@ -187,16 +242,21 @@ def print_resources(summaries: list[Summary]) -> None:
         reads, octets = sum(r.chunks for r in c.received), sum(r.bytes_in for r in c.received)
         per_message = s.server_us_per_message()
         loaded = bool(s.messages)
-        rows.append((
-            f"{c.subscribers:,}", f"{c.rate:,.0f}", f"{c.total_cpu[0] / wall:.2f}",
-            f"{c.total_cpu[1] / wall:.2f}", f"{s.messages / wall:,.0f}",
-            f"{octets / s.messages:,.0f}" if loaded else "-",
-            f"{s.messages / reads:.1f}" if loaded and reads else "-",
-            "-" if per_message is None else f"{per_message:.1f}",
-            f"{client_cpu / client_wall:.2f}" if client_wall else "-",
-            f"{client_cpu / s.messages * 1e6:.1f}" if loaded else "-",
-            "/".join(f"{kb / 1024:,.0f}" for kb in c.rss_kb),
-        ))  # fmt: skip
+        rows.append(
+            (
+                f"{c.subscribers:,}",
+                f"{c.rate:,.0f}",
+                f"{c.total_cpu[0] / wall:.2f}",
+                f"{c.total_cpu[1] / wall:.2f}",
+                f"{s.messages / wall:,.0f}",
+                f"{octets / s.messages:,.0f}" if loaded else "-",
+                f"{s.messages / reads:.1f}" if loaded and reads else "-",
+                "-" if per_message is None else f"{per_message:.1f}",
+                f"{client_cpu / client_wall:.2f}" if client_wall else "-",
+                f"{client_cpu / s.messages * 1e6:.1f}" if loaded else "-",
+                "/".join(f"{kb / 1024:,.0f}" for kb in c.rss_kb),
+            )
+        )
     _print_rows(rows)
 
 

@@ -115,11 +115,18 @@ def fold_share_sync(
 def _for_folds(rows: list[Any]) -> list[RecordedEvent]:
     return [
         RecordedEvent(
-            position=p, execution_id=x, version=v, event_id="", type=t,
-            data=msgspec.Raw(d), occurred_at=o, recorded_at=r, hash=b"",
+            position=p,
+            execution_id=x,
+            version=v,
+            event_id="",
+            type=t,
+            data=msgspec.Raw(d),
+            occurred_at=o,
+            recorded_at=r,
+            hash=b"",
         )
         for p, x, v, t, d, o, r in rows
-    ]  # fmt: skip
+    ]
 
 
 async def execution_exists(conn: aiosqlite.Connection, execution_id: int) -> bool:

@@ -120,12 +120,20 @@ class _Tx:
     def recorded(self) -> list[RecordedEvent]:
         return [
             RecordedEvent(
-                position=p, execution_id=x, version=v, event_id=i, type=t,
-                data=msgspec.Raw(d), occurred_at=o, recorded_at=r, hash=h,
-                workflow_id=owner[0], team_id=owner[1],
+                position=p,
+                execution_id=x,
+                version=v,
+                event_id=i,
+                type=t,
+                data=msgspec.Raw(d),
+                occurred_at=o,
+                recorded_at=r,
+                hash=h,
+                workflow_id=owner[0],
+                team_id=owner[1],
             )
             for (p, x, v, i, t, d, o, r, h), owner in zip(self.rows, self.owners, strict=True)
-        ]  # fmt: skip
+        ]
 
 
 class Writer:
@@ -343,9 +351,15 @@ class Writer:
         tx.next_id += 1
         position = self._add_rows(tx, execution_id, empty, request.events)[0]
         tx.execution_rows.append(
-            (execution_id, queued.uuid, queued.external_id, queued.workflow_id, queued.team_id,
-             position)
-        )  # fmt: skip
+            (
+                execution_id,
+                queued.uuid,
+                queued.external_id,
+                queued.workflow_id,
+                queued.team_id,
+                position,
+            )
+        )
         tx.states[execution_id] = new
         created = CreatedExecution(execution_id, queued.uuid, position, True, new.version)
         if queued.external_id is not None:
@@ -362,13 +376,29 @@ class Writer:
         for event in events:
             version += 1
             digest = row_hash(
-                digest, position, execution_id, version, event.event_id, event.type,
-                event.raw, event.occurred_at, recorded_at,
-            )  # fmt: skip
+                digest,
+                position,
+                execution_id,
+                version,
+                event.event_id,
+                event.type,
+                event.raw,
+                event.occurred_at,
+                recorded_at,
+            )
             add_row(
-                (position, execution_id, version, event.event_id, event.type, event.raw,
-                 event.occurred_at, recorded_at, digest)
-            )  # fmt: skip
+                (
+                    position,
+                    execution_id,
+                    version,
+                    event.event_id,
+                    event.type,
+                    event.raw,
+                    event.occurred_at,
+                    recorded_at,
+                    digest,
+                )
+            )
             if event.supplied:
                 seen[event.event_id] = (position, execution_id, version, event.type, event.raw)
             position += 1

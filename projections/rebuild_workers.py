@@ -74,8 +74,10 @@ def replay_in_workers(
     events and how many new executions were folded."""
     events = executions = 0
     with ExitStack() as stack:
-        processes = [stack.enter_context(_start(path, head, batch_size, workers, share))
-                     for share in range(workers)]  # fmt: skip
+        processes = [
+            stack.enter_context(_start(path, head, batch_size, workers, share))
+            for share in range(workers)
+        ]
         for _ in range(0, head, batch_size):
             parts = [_receive(process) for process in processes]
             rows = [row for part in parts for row in part.rows]
@@ -90,9 +92,15 @@ def replay_in_workers(
 
 def _start(path: Path, head: int, batch_size: int, shares: int, share: int) -> _Worker:
     command = [
-        sys.executable, "-m", __name__, str(path), str(head), str(batch_size), str(shares),
+        sys.executable,
+        "-m",
+        __name__,
+        str(path),
+        str(head),
+        str(batch_size),
+        str(shares),
         str(share),
-    ]  # fmt: skip
+    ]
     return _Worker(command)
 
 

@@ -53,12 +53,34 @@ class SummaryFold:
     """
 
     __slots__ = (
-        "cancel_requested", "created_at", "deleted_at", "display_name", "duration_ms", "error",
-        "external_id", "failures", "finished_at", "id", "last_recorded_at", "nodes",
-        "position", "retry_of", "started_at", "status", "steps", "team_id", "test_mode",
-        "tokens", "trigger", "uuid", "version", "wait_till", "workflow_id", "workflow_name",
+        "cancel_requested",
+        "created_at",
+        "deleted_at",
+        "display_name",
+        "duration_ms",
+        "error",
+        "external_id",
+        "failures",
+        "finished_at",
+        "id",
+        "last_recorded_at",
+        "nodes",
+        "position",
+        "retry_of",
+        "started_at",
+        "status",
+        "steps",
+        "team_id",
+        "test_mode",
+        "tokens",
+        "trigger",
+        "uuid",
+        "version",
+        "wait_till",
+        "workflow_id",
+        "workflow_name",
         "workflow_version",
-    )  # fmt: skip
+    )
 
     def __init__(self, data: ExecutionQueued, event: RecordedEvent) -> None:
         self.id = event.execution_id

@@ -143,9 +143,17 @@ _USERS: Final = ("maria@acme.io", "jonas@acme.io", "priya@acme.io")
 # How an execution ends, and how often. "retried" is a failure that a later,
 # successful execution retries; "cancelled" never left the queue.
 _OUTCOMES: Final = {
-    "completed": 60, "failed": 9, "retried": 5, "waiting": 4, "resumed": 4, "cancelled": 2,
-    "cancel_running": 3, "running": 4, "queued": 3, "crashed": 2,
-}  # fmt: skip
+    "completed": 60,
+    "failed": 9,
+    "retried": 5,
+    "waiting": 4,
+    "resumed": 4,
+    "cancelled": 2,
+    "cancel_running": 3,
+    "running": 4,
+    "queued": 3,
+    "crashed": 2,
+}
 _SECOND: Final = 1_000_000
 _HOUR: Final = 3600 * _SECOND
 _WEEK: Final = 7 * 24 * _HOUR

@@ -133,8 +133,9 @@ def hashid_number(text: str) -> int | None:
 
 # Times
 
-_MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # fmt: skip
+_MONTHS: Final = tuple(
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+)
 _DAY_US: Final = 86_400_000_000
 
 
@@ -231,17 +232,31 @@ def _counts(status: str, total: int, running: int, completed: int, failed: int) 
 
 
 def _execution(
-    number: int, uuid: str, status: ExecutionStatus, created_at: int, key: str, name: str,
-    counts: _Counts, zone: ZoneInfo,
-) -> Execution:  # fmt: skip
+    number: int,
+    uuid: str,
+    status: ExecutionStatus,
+    created_at: int,
+    key: str,
+    name: str,
+    counts: _Counts,
+    zone: ZoneInfo,
+) -> Execution:
     return Execution(
-        hashid=hashid(number), actions_count=counts.total,
-        completed_actions_count=counts.completed, created_at=local_iso(created_at, zone),
-        created_at_string=local_string(created_at, zone), created_at_utc=utc_iso(created_at),
-        failed_actions_count=counts.failed, id=uuid, idle_actions_count=0, key=key, name=name,
-        running_actions_count=counts.running, status=STATUS_NAMES[status],
+        hashid=hashid(number),
+        actions_count=counts.total,
+        completed_actions_count=counts.completed,
+        created_at=local_iso(created_at, zone),
+        created_at_string=local_string(created_at, zone),
+        created_at_utc=utc_iso(created_at),
+        failed_actions_count=counts.failed,
+        id=uuid,
+        idle_actions_count=0,
+        key=key,
+        name=name,
+        running_actions_count=counts.running,
+        status=STATUS_NAMES[status],
         stopped_actions_count=counts.stopped,
-    )  # fmt: skip
+    )
 
 
 def list_item(row: SummaryRow, zone: ZoneInfo) -> Execution:
@@ -271,9 +286,12 @@ def execution(detail: ExecutionDetail, zone: ZoneInfo) -> Execution:
     nodes = d.nodes
     statuses = [node.status for node in nodes]
     counts = _counts(
-        d.status, len(nodes), statuses.count("running"), statuses.count("completed"),
+        d.status,
+        len(nodes),
+        statuses.count("running"),
+        statuses.count("completed"),
         statuses.count("failed"),
-    )  # fmt: skip
+    )
     name = d.display_name or d.workflow_name or d.workflow_id
     common = _execution(d.id, d.uuid, d.status, d.created_at, d.workflow_id, name, counts, zone)
     return msgspec.structs.replace(
@@ -342,9 +360,11 @@ async def list_executions(request: web.Request) -> web.Response:
     before_text = params.one(request.query, "ending_before")
     if after_text is not None and before_text is not None:
         raise ApiError(
-            400, "invalid_request", "use starting_after or ending_before, not both",
+            400,
+            "invalid_request",
+            "use starting_after or ending_before, not both",
             field="ending_before",
-        )  # fmt: skip
+        )
     after = await _anchor(request, who, after_text, "starting_after")
     before = await _anchor(request, who, before_text, "ending_before")
     filter = ListFilter(team_id=who.team_id)

@@ -67,8 +67,13 @@ NODE_STATUS_NAMES: Final[Mapping[NodeStatus, str]] = {
     "running": "running",
 }
 _LIST_PARAMS: Final = (
-    "workflow_id", "status", "created_after", "created_before", "limit", "cursor",
-)  # fmt: skip
+    "workflow_id",
+    "status",
+    "created_after",
+    "created_before",
+    "limit",
+    "cursor",
+)
 _OFFSET: Final = web.AppKey("snake_utc_offset", timedelta)
 
 
@@ -140,12 +145,17 @@ def _at(us: int | None, offset: timedelta) -> str | None:
 
 def list_item(row: SummaryRow, offset: timedelta) -> ListItem:
     return ListItem(
-        id=row.id, workflow_id=workflow_id(row.workflow_id), status=STATUS_NAMES[row.status],
-        display_name=row.display_name, started_at=_at(row.started_at, offset),
-        completed_at=_at(row.finished_at, offset), duration_ms=row.duration_ms,
-        consumed_ai_tokens=row.tokens, is_test_mode=row.test_mode,
+        id=row.id,
+        workflow_id=workflow_id(row.workflow_id),
+        status=STATUS_NAMES[row.status],
+        display_name=row.display_name,
+        started_at=_at(row.started_at, offset),
+        completed_at=_at(row.finished_at, offset),
+        duration_ms=row.duration_ms,
+        consumed_ai_tokens=row.tokens,
+        is_test_mode=row.test_mode,
         error=_error(row.status, row.error_code, row.error_message, row.error_node_id),
-    )  # fmt: skip
+    )
 
 
 def node_output(node: NodeDetail, offset: timedelta) -> NodeOutput:
@@ -163,14 +173,19 @@ def execution(detail: ExecutionDetail, offset: timedelta) -> Execution:
     d, error = detail, detail.error or ExecutionError(code="failed")
     message = d.crash_reason if d.status == "crashed" else error.message
     return Execution(
-        id=d.id, workflow_id=workflow_id(d.workflow_id), status=STATUS_NAMES[d.status],
-        display_name=d.display_name, started_at=_at(d.started_at, offset),
+        id=d.id,
+        workflow_id=workflow_id(d.workflow_id),
+        status=STATUS_NAMES[d.status],
+        display_name=d.display_name,
+        started_at=_at(d.started_at, offset),
         completed_at=_at(d.finished_at, offset),
-        duration_ms=d.duration_ms, consumed_ai_tokens=d.tokens, is_test_mode=d.test_mode,
+        duration_ms=d.duration_ms,
+        consumed_ai_tokens=d.tokens,
+        is_test_mode=d.test_mode,
         input_data=d.input,
         node_outputs={n.node_id: node_output(n, offset) for n in d.nodes},
         error=_error(d.status, error.code, message, error.node_id),
-    )  # fmt: skip
+    )
 
 
 async def list_executions(request: web.Request) -> web.Response:

@@ -16,7 +16,7 @@ from aiohttp import web
 from eventstore import EventData, ExecutionQueued, ExecutionWaiting, NewEvent
 from eventstore.events import EVENT_TYPES
 
-from ..render.wire import APPEND_TYPES, AppendBody, Body, CancelBody, CreateBody, EventIn
+from ..render.bodies import APPEND_TYPES, AppendBody, Body, CancelBody, CreateBody, EventIn
 from .errors import ApiError, from_decode
 from .params import parse_time
 

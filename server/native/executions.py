@@ -23,13 +23,13 @@ from ..http.errors import ApiError
 from ..http.keys import STORE, VIEWS
 from ..http.params import FILTERS, PAGING, Param, path_id
 from ..http.replies import json
-from ..render import wire
+from ..render import bodies, wire
 from ..service.cancel import cancel_execution
 
 
 async def create(request: web.Request) -> web.Response:
     who = await caller(request, WRITE)
-    body = await decode_body(request, wire.CreateBody)
+    body = await decode_body(request, bodies.CreateBody)
     check_team(who, body.team_id, "team_id")
     if body.retry_of is not None:
         await _visible(request, who, body.retry_of, "retry_of")
@@ -51,7 +51,7 @@ async def create(request: web.Request) -> web.Response:
 async def append(request: web.Request) -> web.Response:
     who = await caller(request, WRITE)
     target = await execution_id(request, who)
-    body = await decode_body(request, wire.AppendBody)
+    body = await decode_body(request, bodies.AppendBody)
     if not body.events:
         raise ApiError(400, "empty", "an append needs at least one event", field="events")
     events = new_events(body.events)
@@ -124,7 +124,7 @@ async def cancel(request: web.Request) -> web.Response:
     (202), for the engine to confirm with ``execution.cancelled``. Finished: 409."""
     who = await caller(request, CANCEL)
     target = await execution_id(request, who)
-    body = await decode_body(request, wire.CancelBody, empty_ok=True)
+    body = await decode_body(request, bodies.CancelBody, empty_ok=True)
     store, views = request.app[STORE], request.app[VIEWS]
     outcome, current = await cancel_execution(
         store, views, await views.detail(target), body.by, body.reason
@@ -160,7 +160,7 @@ CREATE: Final = Endpoint(
         Reply(201, "created", wire.Execution),
         Reply(200, "the external_id was known: the existing execution", wire.Execution),
     ),
-    body=wire.CreateBody,
+    body=bodies.CreateBody,
     errors=(400, 404, 409, 413, 422),
 )
 LIST: Final = Endpoint(
@@ -204,7 +204,7 @@ APPEND: Final = Endpoint(
         Reply(200, "every event_id was already recorded with this content", wire.Appended),
     ),
     params=(path_id(),),
-    body=wire.AppendBody,
+    body=bodies.AppendBody,
     errors=(400, 404, 409, 413, 422),
 )
 CANCEL_EXECUTION: Final = Endpoint(
@@ -218,7 +218,7 @@ CANCEL_EXECUTION: Final = Endpoint(
         Reply(202, "cancel requested; the engine confirms it", wire.Execution),
     ),
     params=(path_id(),),
-    body=wire.CancelBody,
+    body=bodies.CancelBody,
     body_required=False,
     errors=(400, 404, 409, 413),
 )

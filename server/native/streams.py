@@ -38,7 +38,7 @@ from ..http.sse import (
     subscribed,
     with_heartbeats,
 )
-from ..render import wire
+from ..render import bodies, wire
 
 _encoder: Final = msgspec.json.Encoder()
 _STRING: Final = {"type": "string"}
@@ -111,7 +111,7 @@ EXECUTION_IDS: Final = Param.repeated(
     "execution_id", "only these executions", {"type": "integer", "minimum": 1}
 )
 TYPES: Final = Param.repeated(
-    "type", "only these event types", {"type": "string", "enum": sorted(wire.EVENT_TYPE_NAMES)}
+    "type", "only these event types", {"type": "string", "enum": sorted(bodies.EVENT_TYPE_NAMES)}
 )
 TEAM_IDS: Final = Param.repeated("team_id", "only these teams", _STRING)
 STORE_STREAM_PARAMS: Final = (FROM, WORKFLOW_IDS, EXECUTION_IDS, TYPES, TEAM_IDS, ACCESS_TOKEN)
@@ -149,8 +149,8 @@ def _stream_filter(query: MultiMapping[str], who: Principal) -> SubscriptionFilt
     if who.team_id is not None:
         teams = frozenset({who.team_id})
     types = frozenset(query.getall(TYPES.name, []))
-    if not types <= wire.EVENT_TYPE_NAMES:
-        unknown = sorted(types - wire.EVENT_TYPE_NAMES)[0]
+    if not types <= bodies.EVENT_TYPE_NAMES:
+        unknown = sorted(types - bodies.EVENT_TYPE_NAMES)[0]
         raise ApiError(400, "unknown_event_type", f"{unknown!r} is no event type", field="type")
     ids = frozenset(
         params.parse_integer(value, EXECUTION_IDS.name, 1)

@@ -15,7 +15,7 @@ from ..http.errors import ApiError
 from ..http.keys import STORE
 from ..http.params import Param
 from ..http.replies import json
-from ..render import wire
+from ..render import bodies, wire
 from ..service.webhooks import trigger
 
 HASH_BYTES: Final = 24  # 192 bits
@@ -24,8 +24,8 @@ HASH_BYTES: Final = 24  # 192 bits
 async def create_webhook(request: web.Request) -> web.Response:
     who = await caller(request, WRITE)
     workflow_id = request.match_info["workflow_id"]
-    if not 0 < len(workflow_id) <= wire.MAX_WORKFLOW_ID:
-        message = f"must be 1 to {wire.MAX_WORKFLOW_ID} characters"
+    if not 0 < len(workflow_id) <= bodies.MAX_WORKFLOW_ID:
+        message = f"must be 1 to {bodies.MAX_WORKFLOW_ID} characters"
         raise ApiError(400, "invalid_length", message, field="workflow_id")
     secret = secrets.token_hex(HASH_BYTES)
     await request.app[STORE].add_webhook(secret, workflow_id, who.team_id)
@@ -53,7 +53,7 @@ CREATE_WEBHOOK: Final = Endpoint(
         Param(
             "workflow_id",
             "the workflow the webhook triggers",
-            {"type": "string", "minLength": 1, "maxLength": wire.MAX_WORKFLOW_ID},
+            {"type": "string", "minLength": 1, "maxLength": bodies.MAX_WORKFLOW_ID},
             "path",
             required=True,
         ),

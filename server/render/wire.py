@@ -1,16 +1,14 @@
-"""The native API's shapes on the wire: what the views look like as JSON
-(ISO 8601 UTC times with milliseconds, ids, the error object) and the bodies
-clients send. The OpenAPI document is generated from these same Structs.
+"""The native API's answers on the wire: what the views look like as JSON
+(ISO 8601 UTC times with milliseconds, ids, the error object). What clients
+send is in ``bodies``. The OpenAPI document is generated from these same Structs.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Final
-
 import msgspec
 
 from eventstore import RecordedEvent
-from eventstore.events import EVENT_TYPES, Int64, now_us
+from eventstore.events import now_us
 from eventstore.frozen import Frozen
 from projections import ExecutionDetail, SummaryRow, elapsed_ms
 from projections.views import AttemptDetail, ExecutionError, NodeDetail, UsageDetail
@@ -18,63 +16,8 @@ from projections.views import AttemptDetail, ExecutionError, NodeDetail, UsageDe
 from .times import iso_ms, iso_ms_or_none
 
 
-class Body(Frozen, forbid_unknown_fields=True):
-    """A request body: a misspelt field is an error, never silently dropped."""
-
-
 class Camel(Frozen, rename="camel"):
     """A shape whose fields are camelCase on the wire (the dialects' and exports')."""
-
-
-# Requests
-
-# Appends carry every type but the first: an execution is created by POST /v1/executions.
-APPEND_TYPES: Final = tuple(name for name in EVENT_TYPES if name != "execution.queued")
-EVENT_TYPE_NAMES: Final = frozenset(EVENT_TYPES)
-# Decoded as any string, so that an unknown type gets its own error code, but documented
-# as the closed set it is.
-_EventType = Annotated[str, msgspec.Meta(extra_json_schema={"enum": list(APPEND_TYPES)})]
-
-
-class EventIn(Body, kw_only=True):
-    type: _EventType
-    data: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"{}"))
-    event_id: str | None = None
-    occurred_at: str | None = None  # ISO 8601; the store's clock when absent
-
-
-class AppendBody(Body, kw_only=True):
-    events: list[EventIn]
-    expected_version: Int64 | None = None
-
-
-MAX_WORKFLOW_ID: Final = 200  # characters, wherever a client names a workflow
-
-
-class CreateBody(Body, kw_only=True):
-    """The ``execution.queued`` fields, and optionally the first events, recorded atomically."""
-
-    workflow_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_WORKFLOW_ID)]
-    workflow_name: str | None = None
-    workflow_version: Int64 | None = None
-    trigger: str = "api"
-    input: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"null"))
-    display_name: str | None = None
-    test_mode: bool = False
-    team_id: str | None = None
-    retry_of: Int64 | None = None
-    external_id: str | None = None
-    metadata: dict[str, str] = msgspec.field(default_factory=dict)
-    occurred_at: str | None = None
-    events: list[EventIn] = msgspec.field(default_factory=list)
-
-
-class CancelBody(Body, kw_only=True):
-    by: str | None = None
-    reason: str | None = None
-
-
-# Responses
 
 
 class UsageOut(Frozen, kw_only=True):
@@ -281,23 +224,45 @@ def execution(detail: ExecutionDetail, elapsed: int | None) -> Execution:
     d = detail
     error = d.error
     return Execution(
-        id=d.id, uuid=d.uuid, external_id=d.external_id, workflow_id=d.workflow_id,
-        workflow_name=d.workflow_name, workflow_version=d.workflow_version, status=d.status,
-        trigger=d.trigger, display_name=d.display_name, test_mode=d.test_mode,
-        team_id=d.team_id, metadata=d.metadata, retry_of=d.retry_of,
-        retry_success_id=d.retry_success_id, worker=d.worker,
-        created_at=iso_ms(d.created_at), started_at=iso_ms_or_none(d.started_at),
-        finished_at=iso_ms_or_none(d.finished_at), duration_ms=d.duration_ms,
-        elapsed_ms=elapsed, input=d.input, output=d.output, tokens=d.tokens,
-        usage=usage(d.usage), node_counts=d.node_counts, steps=d.steps,
+        id=d.id,
+        uuid=d.uuid,
+        external_id=d.external_id,
+        workflow_id=d.workflow_id,
+        workflow_name=d.workflow_name,
+        workflow_version=d.workflow_version,
+        status=d.status,
+        trigger=d.trigger,
+        display_name=d.display_name,
+        test_mode=d.test_mode,
+        team_id=d.team_id,
+        metadata=d.metadata,
+        retry_of=d.retry_of,
+        retry_success_id=d.retry_success_id,
+        worker=d.worker,
+        created_at=iso_ms(d.created_at),
+        started_at=iso_ms_or_none(d.started_at),
+        finished_at=iso_ms_or_none(d.finished_at),
+        duration_ms=d.duration_ms,
+        elapsed_ms=elapsed,
+        input=d.input,
+        output=d.output,
+        tokens=d.tokens,
+        usage=usage(d.usage),
+        node_counts=d.node_counts,
+        steps=d.steps,
         nodes=[_node(n) for n in d.nodes],
         error=_error_out(error),
-        wait_reason=d.wait_reason, wait_till=iso_ms_or_none(d.wait_till),
-        cancel_requested=d.cancel_requested, cancel_by=d.cancel_by,
-        cancel_reason=d.cancel_reason, crash_reason=d.crash_reason,
-        deleted_at=iso_ms_or_none(d.deleted_at), version=d.version,
-        position=d.position, updated_at=iso_ms(d.last_recorded_at),
-    )  # fmt: skip
+        wait_reason=d.wait_reason,
+        wait_till=iso_ms_or_none(d.wait_till),
+        cancel_requested=d.cancel_requested,
+        cancel_by=d.cancel_by,
+        cancel_reason=d.cancel_reason,
+        crash_reason=d.crash_reason,
+        deleted_at=iso_ms_or_none(d.deleted_at),
+        version=d.version,
+        position=d.position,
+        updated_at=iso_ms(d.last_recorded_at),
+    )
 
 
 def _error_out(error: ExecutionError | None) -> ExecutionErrorOut | None:
@@ -322,12 +287,20 @@ def _node(node: NodeDetail) -> Node:
 def _attempt(a: AttemptDetail) -> Attempt:
     error = None if a.error is None else NodeErrorOut(code=a.error.code, message=a.error.message)
     return Attempt(
-        attempt=a.attempt, status=a.status, started_at=iso_ms(a.started_at),
-        finished_at=iso_ms_or_none(a.finished_at), duration_ms=a.duration_ms, input=a.input,
-        output=a.output, tokens=a.tokens, usage=usage(a.usage), error=error,
-        will_retry=a.will_retry, started_version=a.started_version,
+        attempt=a.attempt,
+        status=a.status,
+        started_at=iso_ms(a.started_at),
+        finished_at=iso_ms_or_none(a.finished_at),
+        duration_ms=a.duration_ms,
+        input=a.input,
+        output=a.output,
+        tokens=a.tokens,
+        usage=usage(a.usage),
+        error=error,
+        will_retry=a.will_retry,
+        started_version=a.started_version,
         finished_version=a.finished_version,
-    )  # fmt: skip
+    )
 
 
 def summary(row: SummaryRow) -> Summary:
@@ -344,16 +317,32 @@ def summary(row: SummaryRow) -> Summary:
         failed=r.nodes_failed,
     )
     return Summary(
-        id=r.id, uuid=r.uuid, external_id=r.external_id, workflow_id=r.workflow_id,
-        workflow_name=r.workflow_name, workflow_version=r.workflow_version, status=r.status,
-        trigger=r.trigger, display_name=r.display_name, test_mode=r.test_mode,
-        team_id=r.team_id, created_at=iso_ms(r.created_at),
-        started_at=iso_ms_or_none(r.started_at), finished_at=iso_ms_or_none(r.finished_at),
-        duration_ms=r.duration_ms, tokens=r.tokens, nodes=counts, steps=r.steps, error=error,
-        retry_of=r.retry_of, retry_success_id=r.retry_success_id,
-        wait_till=iso_ms_or_none(r.wait_till), cancel_requested=r.cancel_requested,
-        version=r.version, updated_at=iso_ms(r.updated_at),
-    )  # fmt: skip
+        id=r.id,
+        uuid=r.uuid,
+        external_id=r.external_id,
+        workflow_id=r.workflow_id,
+        workflow_name=r.workflow_name,
+        workflow_version=r.workflow_version,
+        status=r.status,
+        trigger=r.trigger,
+        display_name=r.display_name,
+        test_mode=r.test_mode,
+        team_id=r.team_id,
+        created_at=iso_ms(r.created_at),
+        started_at=iso_ms_or_none(r.started_at),
+        finished_at=iso_ms_or_none(r.finished_at),
+        duration_ms=r.duration_ms,
+        tokens=r.tokens,
+        nodes=counts,
+        steps=r.steps,
+        error=error,
+        retry_of=r.retry_of,
+        retry_success_id=r.retry_success_id,
+        wait_till=iso_ms_or_none(r.wait_till),
+        cancel_requested=r.cancel_requested,
+        version=r.version,
+        updated_at=iso_ms(r.updated_at),
+    )
 
 
 def history_event(event: RecordedEvent) -> HistoryEvent:

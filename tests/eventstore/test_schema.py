@@ -68,9 +68,16 @@ async def test_fresh_file_gets_the_current_schema(store: EventStore) -> None:
 async def test_tables_refuse_values_of_the_wrong_type(store: EventStore, column: str) -> None:
     # A non-STRICT table would store 'abc' in an INTEGER column that is not the rowid.
     values = {
-        "position": 99, "execution_id": 1, "version": 99, "event_id": "e", "type": "t",
-        "data": b"{}", "occurred_at": 0, "recorded_at": 0, "hash": b"",
-    }  # fmt: skip
+        "position": 99,
+        "execution_id": 1,
+        "version": 99,
+        "event_id": "e",
+        "type": "t",
+        "data": b"{}",
+        "occurred_at": 0,
+        "recorded_at": 0,
+        "hash": b"",
+    }
     values[column] = "abc"
     with closing(sqlite3.connect(store.path)) as conn, pytest.raises(sqlite3.IntegrityError):
         conn.execute(

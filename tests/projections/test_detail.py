@@ -183,10 +183,19 @@ async def test_seed_example_failing(
 
 def test_queued_opens_the_detail() -> None:
     queued = ExecutionQueued(
-        workflow_id="wf-9", workflow_name="Support", workflow_version=3, trigger="webhook",
-        input=IN, display_name="問い合わせ", test_mode=True, team_id="t-1", retry_of=7,
-        external_id="ext-1", metadata={"k": "v"}, uuid="u-9",
-    )  # fmt: skip
+        workflow_id="wf-9",
+        workflow_name="Support",
+        workflow_version=3,
+        trigger="webhook",
+        input=IN,
+        display_name="問い合わせ",
+        test_mode=True,
+        team_id="t-1",
+        retry_of=7,
+        external_id="ext-1",
+        metadata={"k": "v"},
+        uuid="u-9",
+    )
     (event,) = history(queued)
     detail = fold([event])
 

@@ -68,13 +68,26 @@ def finished(status: str, version: int, started: int | None = 2) -> dict[str, An
 
 UNWAITED = {"wait_reason": None, "wait_till": None}
 FAILED_1 = attempt(
-    1, 3, status="failed", finished_at=t(4), duration_ms=1000, finished_version=4,
-    error=NodeError(code="N", message="bad"), will_retry=True,
-)  # fmt: skip
+    1,
+    3,
+    status="failed",
+    finished_at=t(4),
+    duration_ms=1000,
+    finished_version=4,
+    error=NodeError(code="N", message="bad"),
+    will_retry=True,
+)
 COMPLETED_1 = attempt(
-    1, 3, status="completed", finished_at=t(4), duration_ms=1000, finished_version=4,
-    output=OUT, tokens=5, usage=USAGE_DETAIL,
-)  # fmt: skip
+    1,
+    3,
+    status="completed",
+    finished_at=t(4),
+    duration_ms=1000,
+    finished_version=4,
+    output=OUT,
+    tokens=5,
+    usage=USAGE_DETAIL,
+)
 A1_COMPLETED = NodeCompleted(node_id="a", output=OUT, tokens=5, usage=USAGE)
 A2 = NodeStarted(node_id="a", attempt=2, node_type="agent", input=IN)  # gives no name
 RETRIED = node_a([FAILED_1, attempt(2, 5)], node_type="agent", totals=NodeTotals(duration_ms=1000))
@@ -86,24 +99,34 @@ E_ERROR = ExecutionError(code="E", message="m", node_id="n")
 HANDLER_TABLE = [
     pytest.param([Q], S, {"status": "running", "started_at": t(2), "worker": "w1"}, id="started"),
     pytest.param(
-        [Q, S], WAIT, {"status": "waiting", "wait_reason": "approval", "wait_till": WAIT.wait_till},
+        [Q, S],
+        WAIT,
+        {"status": "waiting", "wait_reason": "approval", "wait_till": WAIT.wait_till},
         id="waiting",
     ),
     pytest.param([Q, S, WAIT], ExecutionResumed(), {"status": "running", **UNWAITED}, id="resumed"),
     pytest.param(
-        [Q, S], STOP, {"cancel_requested": True, "cancel_by": "alice", "cancel_reason": "r"},
+        [Q, S],
+        STOP,
+        {"cancel_requested": True, "cancel_by": "alice", "cancel_reason": "r"},
         id="cancel_requested",
     ),
     pytest.param(
-        [Q], ExecutionCancelled(by="bob"), {**finished("cancelled", 2, None), "cancel_by": "bob"},
+        [Q],
+        ExecutionCancelled(by="bob"),
+        {**finished("cancelled", 2, None), "cancel_by": "bob"},
         id="cancelled-while-queued-has-no-duration",
     ),
     pytest.param(
-        [Q, S, WAIT, STOP], ExecutionCancelled(), {**finished("cancelled", 5), **UNWAITED},
+        [Q, S, WAIT, STOP],
+        ExecutionCancelled(),
+        {**finished("cancelled", 5), **UNWAITED},
         id="cancelled-keeps-who-asked",
     ),
     pytest.param(
-        [Q, S], ExecutionCompleted(output=OUT), {**finished("completed", 3), "output": OUT},
+        [Q, S],
+        ExecutionCompleted(output=OUT),
+        {**finished("completed", 3), "output": OUT},
         id="completed",
     ),
     pytest.param(
@@ -111,28 +134,37 @@ HANDLER_TABLE = [
     ),
     pytest.param([Q, S], ExecutionFailed(), finished("failed", 3), id="failed-no-error-no-node"),
     pytest.param(
-        [Q, S, WAIT], ExecutionCrashed(reason="oom"),
+        [Q, S, WAIT],
+        ExecutionCrashed(reason="oom"),
         {**finished("crashed", 4), **UNWAITED, "crash_reason": "oom"},
         id="crashed",
     ),
     pytest.param(
-        [Q, S, E_FAILED], ExecutionDeleted(by="dpo", reason="gdpr"), {"deleted_at": t(4)},
+        [Q, S, E_FAILED],
+        ExecutionDeleted(by="dpo", reason="gdpr"),
+        {"deleted_at": t(4)},
         id="deleted-changes-nothing-else",
     ),
     pytest.param(
-        [Q, S], A1, {"nodes": [node_a([attempt(1, 3)])], "node_counts": {"running": 1}, "steps": 1},
+        [Q, S],
+        A1,
+        {"nodes": [node_a([attempt(1, 3)])], "node_counts": {"running": 1}, "steps": 1},
         id="node.started",
     ),
     pytest.param(
-        [Q, S, A1], A1_COMPLETED,
+        [Q, S, A1],
+        A1_COMPLETED,
         {
             "nodes": [node_a([COMPLETED_1], status="completed", totals=COMPLETED_TOTALS)],
-            "node_counts": {"completed": 1}, "tokens": 5, "usage": USAGE_DETAIL,
+            "node_counts": {"completed": 1},
+            "tokens": 5,
+            "usage": USAGE_DETAIL,
         },
         id="node.completed",
     ),
     pytest.param(
-        [Q, S, A1], A1_FAILED,
+        [Q, S, A1],
+        A1_FAILED,
         {
             "nodes": [node_a([FAILED_1], status="failed", totals=NodeTotals(duration_ms=1000))],
             "node_counts": {"failed": 1},
@@ -140,11 +172,12 @@ HANDLER_TABLE = [
         id="node.failed",
     ),
     pytest.param(
-        [Q, S, A1, A1_FAILED], A2,
+        [Q, S, A1, A1_FAILED],
+        A2,
         {"nodes": [RETRIED], "node_counts": {"running": 1}, "steps": 2},
         id="node.started-retry-keeps-the-name",
     ),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("prefix", "event", "changes"), HANDLER_TABLE)

@@ -93,9 +93,20 @@ def pick(row: tuple[object, ...]) -> dict[str, object]:
 
 
 PICKED = (
-    "workflow_id", "status", "tokens", "nodes_total", "nodes_running", "nodes_completed",
-    "nodes_failed", "steps", "error_code", "retry_of", "wait_till", "version", "retry_success_id",
-)  # fmt: skip
+    "workflow_id",
+    "status",
+    "tokens",
+    "nodes_total",
+    "nodes_running",
+    "nodes_completed",
+    "nodes_failed",
+    "steps",
+    "error_code",
+    "retry_of",
+    "wait_till",
+    "version",
+    "retry_success_id",
+)
 
 
 @pytest.mark.parametrize("cache_size", [1, 2, 20_000])

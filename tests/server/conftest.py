@@ -74,9 +74,11 @@ class Api:
         self, execution_id: int | str, *events: dict[str, Any], token: str = "admin"
     ) -> tuple[int, Any]:
         return await self.call(
-            "POST", f"/v1/executions/{execution_id}/events", token=token,
+            "POST",
+            f"/v1/executions/{execution_id}/events",
+            token=token,
             json={"events": list(events)},
-        )  # fmt: skip
+        )
 
 
 @pytest.fixture

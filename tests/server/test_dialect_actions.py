@@ -17,10 +17,22 @@ from .conftest import Api, at, event, open_api
 
 BASE = "/compat/actions/api/v1"
 ITEM_FIELDS = {
-    "hashid", "actions_count", "completed_actions_count", "created_at", "created_at_string",
-    "created_at_utc", "failed_actions_count", "id", "idle_actions_count", "key", "name",
-    "object", "running_actions_count", "status", "stopped_actions_count",
-}  # fmt: skip
+    "hashid",
+    "actions_count",
+    "completed_actions_count",
+    "created_at",
+    "created_at_string",
+    "created_at_utc",
+    "failed_actions_count",
+    "id",
+    "idle_actions_count",
+    "key",
+    "name",
+    "object",
+    "running_actions_count",
+    "status",
+    "stopped_actions_count",
+}
 DETAIL_FIELDS = ITEM_FIELDS | {"execution_data", "log", "stats", "template"}
 NO_TIMES = {"scheduled_at": None, "completed_at": None, "stopped_at": None, "failed_at": None}
 
@@ -32,11 +44,13 @@ async def _create(api: Api, time: str, *events: dict[str, Any], **fields: Any) -
 async def test_the_documents_example_is_reproduced_from_events(api: Api) -> None:
     # Triggered at 03:49:44 UTC, 23:49:44 the evening before in New York (EDT).
     made = await _create(
-        api, "2025-10-06T03:49:44Z",
+        api,
+        "2025-10-06T03:49:44Z",
         at("execution.started", "2025-10-06T03:49:45Z"),
         at("node.started", "2025-10-06T03:49:46.700Z", node_id="nuvESM"),
-        workflow_id="workflow_8", workflow_name="Workflow 8",
-    )  # fmt: skip
+        workflow_id="workflow_8",
+        workflow_name="Workflow 8",
+    )
     status, body = await api.call("GET", f"{BASE}/executions/{made['uuid']}", token="read")
     assert status == 200, body
     assert body == {
@@ -70,18 +84,26 @@ async def test_the_documents_example_is_reproduced_from_events(api: Api) -> None
 
 async def test_finished_actions_carry_their_times_and_counts(api: Api) -> None:
     made = await _create(
-        api, "2026-01-15T17:05:00Z",
+        api,
+        "2026-01-15T17:05:00Z",
         at("execution.started", "2026-01-15T17:05:01Z"),
         at("node.started", "2026-01-15T17:05:02Z", node_id="a"),
-        at("node.failed", "2026-01-15T17:05:03Z", node_id="a", will_retry=True,
-           error={"code": "timeout"}),
+        at(
+            "node.failed",
+            "2026-01-15T17:05:03Z",
+            node_id="a",
+            will_retry=True,
+            error={"code": "timeout"},
+        ),
         at("node.started", "2026-01-15T17:05:04Z", node_id="a", attempt=2),
         at("node.completed", "2026-01-15T17:05:05.999Z", node_id="a", attempt=2),
         at("node.started", "2026-01-15T17:05:06Z", node_id="b"),
         at("node.failed", "2026-01-15T17:05:07Z", node_id="b", error={"code": "boom"}),
         at("execution.failed", "2026-01-15T17:05:08Z"),
-        workflow_id="wf-9", display_name="Order #12", input={"order": 12},
-    )  # fmt: skip
+        workflow_id="wf-9",
+        display_name="Order #12",
+        input={"order": 12},
+    )
     _, body = await api.call("GET", f"{BASE}/executions/{made['uuid']}")
     assert (body["status"], body["key"], body["name"]) == ("failed", "wf-9", "Order #12")
     assert body["execution_data"] == {"order": 12}
@@ -89,11 +111,19 @@ async def test_finished_actions_carry_their_times_and_counts(api: Api) -> None:
     assert body["created_at_string"] == "Jan 15, 2026 12:05 pm EST"
     assert body["created_at"] == "2026-01-15T12:05:00-05:00"
     assert body["stats"] == {
-        "a": {**NO_TIMES, "status": "completed", "scheduled_at": "2026-01-15T12:05:02-05:00",
-              "completed_at": "2026-01-15T12:05:05-05:00"},
-        "b": {**NO_TIMES, "status": "failed", "scheduled_at": "2026-01-15T12:05:06-05:00",
-              "failed_at": "2026-01-15T12:05:07-05:00"},
-    }  # fmt: skip
+        "a": {
+            **NO_TIMES,
+            "status": "completed",
+            "scheduled_at": "2026-01-15T12:05:02-05:00",
+            "completed_at": "2026-01-15T12:05:05-05:00",
+        },
+        "b": {
+            **NO_TIMES,
+            "status": "failed",
+            "scheduled_at": "2026-01-15T12:05:06-05:00",
+            "failed_at": "2026-01-15T12:05:07-05:00",
+        },
+    }
     counts = {name: body[f"{name}_actions_count"] for name in ("completed", "failed", "running")}
     assert counts == {"completed": 1, "failed": 1, "running": 0}
     assert (body["actions_count"], body["stopped_actions_count"]) == (2, 0)
@@ -101,20 +131,23 @@ async def test_finished_actions_carry_their_times_and_counts(api: Api) -> None:
 
 async def test_a_cancelled_execution_is_stopped_with_its_running_actions(api: Api) -> None:
     made = await _create(
-        api, "2026-01-15T05:05:00Z",
+        api,
+        "2026-01-15T05:05:00Z",
         at("execution.started", "2026-01-15T05:05:01Z"),
         at("node.started", "2026-01-15T05:05:02Z", node_id="done"),
         at("node.completed", "2026-01-15T05:05:03Z", node_id="done"),
         at("node.started", "2026-01-15T05:05:04Z", node_id="slow"),
         at("execution.cancelled", "2026-01-15T05:06:00Z"),
-    )  # fmt: skip
+    )
     _, body = await api.call("GET", f"{BASE}/executions/{made['uuid']}")
     assert body["status"] == "stopped"
     assert body["created_at_string"] == "Jan 15, 2026 12:05 am EST"  # midnight hour is 12 am
     assert body["stats"]["slow"] == {
-        **NO_TIMES, "status": "stopped", "scheduled_at": "2026-01-15T00:05:04-05:00",
+        **NO_TIMES,
+        "status": "stopped",
+        "scheduled_at": "2026-01-15T00:05:04-05:00",
         "stopped_at": "2026-01-15T00:06:00-05:00",
-    }  # fmt: skip
+    }
     assert body["stats"]["done"]["status"] == "completed"
     assert (body["running_actions_count"], body["stopped_actions_count"]) == (0, 1)
     assert (body["completed_actions_count"], body["actions_count"]) == (1, 2)
@@ -232,13 +265,15 @@ async def test_auth_scope_and_team_visibility(api: Api) -> None:
 
 async def test_the_list_is_newest_first_with_the_documents_fields(api: Api) -> None:
     first = await _create(
-        api, "2025-07-13T05:01:14Z",
+        api,
+        "2025-07-13T05:01:14Z",
         at("execution.started", "2025-07-13T05:01:15Z"),
         at("node.started", "2025-07-13T05:01:16Z", node_id="n1"),
         at("node.completed", "2025-07-13T05:01:17Z", node_id="n1"),
         at("node.started", "2025-07-13T05:01:18Z", node_id="n2"),
-        workflow_id="workflow_15", workflow_name="Workflow 15",
-    )  # fmt: skip
+        workflow_id="workflow_15",
+        workflow_name="Workflow 15",
+    )
     second = await api.create(occurred_at="2025-07-13T05:01:18Z", workflow_id="wf-2")
     status, body = await api.call("GET", f"{BASE}/executions", token="read")
     assert status == 200
@@ -298,12 +333,16 @@ async def test_ending_before_gives_the_newer_page_in_reverse_chronological_order
 @pytest.mark.parametrize(
     ("query", "field"),
     [
-        ({"limit": "0"}, "limit"), ({"limit": "101"}, "limit"), ({"limit": "x"}, "limit"),
-        ({"starting_after": "nope"}, "starting_after"), ({"ending_before": ""}, "ending_before"),
-        ({"starting_after": ["a", "b"]}, "starting_after"), ({"status": "failed"}, "status"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"starting_after": "nope"}, "starting_after"),
+        ({"ending_before": ""}, "ending_before"),
+        ({"starting_after": ["a", "b"]}, "starting_after"),
+        ({"status": "failed"}, "status"),
         ({"cursor": "x"}, "cursor"),
     ],
-)  # fmt: skip
+)
 async def test_bad_list_parameters_are_400(api: Api, query: dict[str, Any], field: str) -> None:
     status, body = await api.call("GET", f"{BASE}/executions", params=query)
     assert status == 400, body

@@ -22,17 +22,38 @@ from .sse_client import messages, take
 
 BASE = "/compat/dify/v1"
 RUN_FIELDS = {
-    "id", "workflow_id", "status", "inputs", "outputs", "error", "total_steps", "total_tokens",
-    "created_at", "finished_at", "elapsed_time",
-}  # fmt: skip
+    "id",
+    "workflow_id",
+    "status",
+    "inputs",
+    "outputs",
+    "error",
+    "total_steps",
+    "total_tokens",
+    "created_at",
+    "finished_at",
+    "elapsed_time",
+}
 FINISHED_FIELDS = RUN_FIELDS - {"inputs"}
 NODE_STARTED_FIELDS = {
-    "id", "node_id", "node_type", "title", "index", "predecessor_node_id", "inputs", "created_at",
-}  # fmt: skip
+    "id",
+    "node_id",
+    "node_type",
+    "title",
+    "index",
+    "predecessor_node_id",
+    "inputs",
+    "created_at",
+}
 NODE_FINISHED_FIELDS = NODE_STARTED_FIELDS | {
-    "process_data", "outputs", "status", "error", "elapsed_time", "execution_metadata",
+    "process_data",
+    "outputs",
+    "status",
+    "error",
+    "elapsed_time",
+    "execution_metadata",
     "finished_at",
-}  # fmt: skip
+}
 
 
 T0 = "2026-03-01T09:00:00+00:00"
@@ -53,16 +74,21 @@ EXAMPLE = (
     at("node.completed", "2024-01-16T12:20:30.200Z", node_id="llm", tokens=150),
     at("node.started", "2024-01-16T12:20:30.200Z", node_id="end", node_type="end"),
     at("node.completed", "2024-01-16T12:20:30.220Z", node_id="end"),
-    at("execution.completed", "2024-01-16T12:20:30.230Z",
-       output={"result": "Traduisez ceci en francais"}),
-)  # fmt: skip
+    at(
+        "execution.completed",
+        "2024-01-16T12:20:30.230Z",
+        output={"result": "Traduisez ceci en francais"},
+    ),
+)
 
 
 async def _example(api: Api) -> dict[str, Any]:
     return await api.create(
-        workflow_id=DOC_WORKFLOW, input={"query": "Translate this to French"},
-        occurred_at="2024-01-16T12:20:29Z", events=list(EXAMPLE),
-    )  # fmt: skip
+        workflow_id=DOC_WORKFLOW,
+        input={"query": "Translate this to French"},
+        occurred_at="2024-01-16T12:20:29Z",
+        events=list(EXAMPLE),
+    )
 
 
 async def test_the_documents_example_is_reproduced_from_events(api: Api) -> None:
@@ -100,14 +126,24 @@ async def _run(api: Api, *events: dict[str, Any], **fields: Any) -> dict[str, An
 async def test_queued_and_running_are_running_and_waiting_is_paused(api: Api) -> None:
     queued = await _run(api, occurred_at=T0)
     assert queued == {
-        **queued, "workflow_id": "wf-1", "status": "running", "inputs": {}, "outputs": None,
-        "error": None, "total_steps": 0, "total_tokens": 0, "created_at": unix(T0),
-        "finished_at": None, "elapsed_time": None,
-    }  # fmt: skip
+        **queued,
+        "workflow_id": "wf-1",
+        "status": "running",
+        "inputs": {},
+        "outputs": None,
+        "error": None,
+        "total_steps": 0,
+        "total_tokens": 0,
+        "created_at": unix(T0),
+        "finished_at": None,
+        "elapsed_time": None,
+    }
     running = await _run(
-        api, event("execution.started"), event("node.started", node_id="n"),
+        api,
+        event("execution.started"),
+        event("node.started", node_id="n"),
         event("node.completed", node_id="n", tokens=5),
-    )  # fmt: skip
+    )
     assert (running["status"], running["total_steps"], running["total_tokens"]) == ("running", 1, 5)
     # Run time so far by the server's clock: a float, small since it just started.
     assert isinstance(running["elapsed_time"], float)
@@ -118,10 +154,12 @@ async def test_queued_and_running_are_running_and_waiting_is_paused(api: Api) ->
 
 async def test_failures_crashes_and_stops(api: Api) -> None:
     failed = await _run(
-        api, event("execution.started"), event("node.started", node_id="http"),
+        api,
+        event("execution.started"),
+        event("node.started", node_id="http"),
         event("node.failed", node_id="http", error={"code": "timeout", "message": "slow"}),
         event("execution.failed", error={"code": "node_failed", "message": "boom"}),
-    )  # fmt: skip
+    )
     assert (failed["status"], failed["error"], failed["total_steps"]) == ("failed", "boom", 1)
     no_message = await _run(
         api, event("execution.started"), event("execution.failed", error={"code": "quota"})
@@ -144,21 +182,25 @@ async def test_failures_crashes_and_stops(api: Api) -> None:
 
 async def test_a_handled_node_failure_is_partial_success_and_a_retry_is_not(api: Api) -> None:
     handled = await _run(
-        api, event("execution.started"),
-        event("node.started", node_id="a"), event("node.completed", node_id="a"),
+        api,
+        event("execution.started"),
+        event("node.started", node_id="a"),
+        event("node.completed", node_id="a"),
         event("node.started", node_id="b"),
         event("node.failed", node_id="b", error={"code": "x"}),
         event("execution.completed", output={"ok": True}),
-    )  # fmt: skip
+    )
     assert (handled["status"], handled["error"]) == ("partial-succeeded", None)
     assert handled["outputs"] == {"ok": True}
     retried = await _run(
-        api, event("execution.started"), event("node.started", node_id="b"),
+        api,
+        event("execution.started"),
+        event("node.started", node_id="b"),
         event("node.failed", node_id="b", error={"code": "x"}, will_retry=True),
         event("node.started", node_id="b", attempt=2),
         event("node.completed", node_id="b", attempt=2),
         event("execution.completed"),
-    )  # fmt: skip
+    )
     assert (retried["status"], retried["total_steps"]) == ("succeeded", 2)
 
 
@@ -171,10 +213,13 @@ def _assert_dify_error(body: Any, status: int, code: str) -> None:
 @pytest.mark.parametrize(
     "path",
     [
-        "/workflows/run/{missing}", "/workflows/run/not-a-uuid", "/workflows/run/{long}",
-        "/workflow/{missing}/events", "/workflow/not-a-uuid/events",
+        "/workflows/run/{missing}",
+        "/workflows/run/not-a-uuid",
+        "/workflows/run/{long}",
+        "/workflow/{missing}/events",
+        "/workflow/not-a-uuid/events",
     ],
-)  # fmt: skip
+)
 async def test_an_unknown_or_malformed_run_is_not_found(api: Api, path: str) -> None:
     await api.create()
     missing, long = str(uuid.uuid4()), "f" * 5000
@@ -194,8 +239,9 @@ async def test_auth_scope_and_team_isolation(api: Api) -> None:
         assert status == 403
         _assert_dify_error(body, 403, "forbidden")
         # Another team's run is answered exactly like a missing one.
-        status, body = await api.call("GET", BASE + path.replace(ours["uuid"], theirs["uuid"]),
-                                      token="team_a")  # fmt: skip
+        status, body = await api.call(
+            "GET", BASE + path.replace(ours["uuid"], theirs["uuid"]), token="team_a"
+        )
         assert status == 404
         _assert_dify_error(body, 404, "not_found")
     status, body = await api.call("GET", f"{BASE}/workflows/run/{ours['uuid']}", token="team_a")
@@ -252,31 +298,54 @@ async def test_a_finished_run_streams_one_workflow_finished_and_ends(api: Api) -
             "task_id": created["uuid"],
             "workflow_run_id": created["uuid"],
             "data": {
-                "id": created["uuid"], "workflow_id": DOC_WORKFLOW, "status": "succeeded",
-                "outputs": {"result": "Traduisez ceci en francais"}, "error": None,
-                "elapsed_time": 1.23, "total_tokens": 150, "total_steps": 3,
-                "created_at": 1705407629, "finished_at": 1705407630,
+                "id": created["uuid"],
+                "workflow_id": DOC_WORKFLOW,
+                "status": "succeeded",
+                "outputs": {"result": "Traduisez ceci en francais"},
+                "error": None,
+                "elapsed_time": 1.23,
+                "total_tokens": 150,
+                "total_steps": 3,
+                "created_at": 1705407629,
+                "finished_at": 1705407630,
             },
         }
-    ]  # fmt: skip
+    ]
 
 
 PAST = (
     at("execution.started", "2026-03-01T09:00:01Z"),
-    at("node.started", "2026-03-01T09:00:02Z", node_id="a", node_name="Fetch",
-       node_type="http-request", input={"url": "x"}),
+    at(
+        "node.started",
+        "2026-03-01T09:00:02Z",
+        node_id="a",
+        node_name="Fetch",
+        node_type="http-request",
+        input={"url": "x"},
+    ),
     at("node.completed", "2026-03-01T09:00:02.500Z", node_id="a", output={"status": 200}),
-)  # fmt: skip
+)
 LATER = (
     at("node.started", "2026-03-01T09:00:03Z", node_id="b", node_type="llm", input={"q": 1}),
-    at("node.failed", "2026-03-01T09:00:04Z", node_id="b",
-       error={"code": "rate_limited", "message": "429"}, will_retry=True),
+    at(
+        "node.failed",
+        "2026-03-01T09:00:04Z",
+        node_id="b",
+        error={"code": "rate_limited", "message": "429"},
+        will_retry=True,
+    ),
     at("node.started", "2026-03-01T09:00:05Z", node_id="b", attempt=2, input={"q": 1}),
-    at("node.completed", "2026-03-01T09:00:06.250Z", node_id="b", attempt=2, tokens=40,
-       output={"a": "ok"},
-       usage={"prompt_tokens": 30, "completion_tokens": 10, "cost": 0.002, "currency": "USD"}),
+    at(
+        "node.completed",
+        "2026-03-01T09:00:06.250Z",
+        node_id="b",
+        attempt=2,
+        tokens=40,
+        output={"a": "ok"},
+        usage={"prompt_tokens": 30, "completion_tokens": 10, "cost": 0.002, "currency": "USD"},
+    ),
     at("execution.completed", "2026-03-01T09:00:07Z", output={"answer": "ok"}),
-)  # fmt: skip
+)
 
 
 def _node(data: dict[str, Any], **expected: Any) -> None:
@@ -302,9 +371,15 @@ async def test_a_running_run_replays_its_past_then_follows_until_finished(api: A
     received = [m.data for m in past + rest]
     assert [m.event for m in past + rest] == ["message"] * 8  # the name is inside the JSON
     assert [d["event"] for d in received] == [
-        "workflow_started", "node_started", "node_finished", "node_started", "node_finished",
-        "node_started", "node_finished", "workflow_finished",
-    ]  # fmt: skip
+        "workflow_started",
+        "node_started",
+        "node_finished",
+        "node_started",
+        "node_finished",
+        "node_started",
+        "node_finished",
+        "workflow_finished",
+    ]
     assert {(d["task_id"], d["workflow_run_id"]) for d in received} == {(run, run)}
     started, *nodes, finished = [d["data"] for d in received]
     assert started == {
@@ -315,34 +390,67 @@ async def test_a_running_run_replays_its_past_then_follows_until_finished(api: A
     }
     assert set(nodes[0]) == NODE_STARTED_FIELDS and set(nodes[1]) == NODE_FINISHED_FIELDS
     _node(
-        nodes[0], node_id="a", node_type="http-request", title="Fetch", index=1,
-        predecessor_node_id=None, inputs={"url": "x"}, created_at=unix(T0) + 2,
-    )  # fmt: skip
+        nodes[0],
+        node_id="a",
+        node_type="http-request",
+        title="Fetch",
+        index=1,
+        predecessor_node_id=None,
+        inputs={"url": "x"},
+        created_at=unix(T0) + 2,
+    )
     _node(
-        nodes[1], node_id="a", title="Fetch", index=1, status="succeeded", error=None,
-        outputs={"status": 200}, process_data=None, elapsed_time=0.5,
-        execution_metadata=None, created_at=unix(T0) + 2, finished_at=unix(T0) + 2,
-    )  # fmt: skip
+        nodes[1],
+        node_id="a",
+        title="Fetch",
+        index=1,
+        status="succeeded",
+        error=None,
+        outputs={"status": 200},
+        process_data=None,
+        elapsed_time=0.5,
+        execution_metadata=None,
+        created_at=unix(T0) + 2,
+        finished_at=unix(T0) + 2,
+    )
     _node(nodes[2], node_id="b", node_type="llm", title="b", index=2, inputs={"q": 1})
     _node(
-        nodes[3], node_id="b", index=2, status="failed", error="429", outputs=None,
-        elapsed_time=1.0, execution_metadata=None,
-    )  # fmt: skip
+        nodes[3],
+        node_id="b",
+        index=2,
+        status="failed",
+        error="429",
+        outputs=None,
+        elapsed_time=1.0,
+        execution_metadata=None,
+    )
     _node(nodes[4], node_id="b", index=3, created_at=unix(T0) + 5)
     _node(
-        nodes[5], node_id="b", index=3, status="succeeded", outputs={"a": "ok"},
-        elapsed_time=1.25, finished_at=unix(T0) + 6,
+        nodes[5],
+        node_id="b",
+        index=3,
+        status="succeeded",
+        outputs={"a": "ok"},
+        elapsed_time=1.25,
+        finished_at=unix(T0) + 6,
         execution_metadata={"total_tokens": 40, "total_price": 0.002, "currency": "USD"},
-    )  # fmt: skip
+    )
     # One id per attempt, the same when it starts and when it finishes.
     ids = [n["id"] for n in nodes]
     assert ids[0] == ids[1] and ids[2] == ids[3] and ids[4] == ids[5]
     assert len(set(ids)) == 3
     assert finished == {
-        "id": run, "workflow_id": "wf-7", "status": "succeeded", "outputs": {"answer": "ok"},
-        "error": None, "elapsed_time": 6.0, "total_tokens": 40, "total_steps": 3,
-        "created_at": unix(T0), "finished_at": unix(T0) + 7,
-    }  # fmt: skip
+        "id": run,
+        "workflow_id": "wf-7",
+        "status": "succeeded",
+        "outputs": {"answer": "ok"},
+        "error": None,
+        "elapsed_time": 6.0,
+        "total_tokens": 40,
+        "total_steps": 3,
+        "created_at": unix(T0),
+        "finished_at": unix(T0) + 7,
+    }
 
 
 async def test_a_failed_run_streams_partial_and_failed_endings(api: Api) -> None:
@@ -351,10 +459,11 @@ async def test_a_failed_run_streams_partial_and_failed_endings(api: Api) -> None
     async with api.client.get(path, headers=api.auth("read")) as got:
         [started] = await asyncio.wait_for(take(got, 1), 5)
         await api.append(
-            created["id"], event("node.started", node_id="n"),
+            created["id"],
+            event("node.started", node_id="n"),
             event("node.failed", node_id="n", error={"code": "bad", "message": ""}),
             event("execution.failed"),
-        )  # fmt: skip
+        )
         rest = [m.data async for m in messages(got) if m.comment is None]
     assert started.data["event"] == "workflow_started"
     assert [d["event"] for d in rest] == ["node_started", "node_finished", "workflow_finished"]
@@ -397,9 +506,10 @@ async def test_shutdown_ends_an_open_stream_cleanly(tmp_path: Path) -> None:
     headers = {"Authorization": f"Bearer {root}"}
     async with ClientSession() as session:
         async with session.post(
-            server.make_url("/v1/executions"), headers=headers,
+            server.make_url("/v1/executions"),
+            headers=headers,
             json={"workflow_id": "w", "events": [event("execution.started")]},
-        ) as created:  # fmt: skip
+        ) as created:
             run = (await created.json())["uuid"]
         response = await session.get(
             server.make_url(f"{BASE}/workflow/{run}/events"), headers=headers

@@ -16,9 +16,17 @@ from .conftest import Api, at, event
 
 BASE = "/compat/n8n/api/v1"
 LIST_FIELDS = {
-    "id", "finished", "mode", "retryOf", "retrySuccessId", "status", "startedAt", "stoppedAt",
-    "workflowId", "waitTill",
-}  # fmt: skip
+    "id",
+    "finished",
+    "mode",
+    "retryOf",
+    "retrySuccessId",
+    "status",
+    "startedAt",
+    "stoppedAt",
+    "workflowId",
+    "waitTill",
+}
 DETAIL_FIELDS = LIST_FIELDS | {"createdAt", "deletedAt"}
 DATA_FIELDS = {"customData", "data", "workflowData"}
 
@@ -30,8 +38,10 @@ def ms(time: str) -> int:
 
 # The document's example: created .805, started .913, stopped .933 (a webhook run).
 CREATED, STARTED, STOPPED = (
-    "2025-10-29T08:33:05.805Z", "2025-10-29T08:33:05.913Z", "2025-10-29T08:33:05.933Z",
-)  # fmt: skip
+    "2025-10-29T08:33:05.805Z",
+    "2025-10-29T08:33:05.913Z",
+    "2025-10-29T08:33:05.933Z",
+)
 HOOK_START, HOOK_END = "2025-10-29T08:33:05.915Z", "2025-10-29T08:33:05.920Z"
 REPLY_START, REPLY_END = "2025-10-29T08:33:05.921Z", "2025-10-29T08:33:05.930Z"
 EXAMPLE = (
@@ -47,9 +57,14 @@ WORKFLOW = "6FB4pk3SAhf9riN4"
 
 async def _example(api: Api, **fields: Any) -> str:
     created = await api.create(
-        workflow_id=WORKFLOW, workflow_name="Support", trigger="webhook", occurred_at=CREATED,
-        metadata={"ticket": "4821"}, events=list(EXAMPLE), **fields,
-    )  # fmt: skip
+        workflow_id=WORKFLOW,
+        workflow_name="Support",
+        trigger="webhook",
+        occurred_at=CREATED,
+        metadata={"ticket": "4821"},
+        events=list(EXAMPLE),
+        **fields,
+    )
     return str(created["id"])
 
 
@@ -72,9 +87,19 @@ async def test_the_documents_single_execution_is_reproduced_from_events(api: Api
         "waitTill": None,
     }
     assert list(body) == [
-        "id", "finished", "mode", "retryOf", "retrySuccessId", "status", "createdAt",
-        "startedAt", "stoppedAt", "deletedAt", "workflowId", "waitTill",
-    ]  # fmt: skip
+        "id",
+        "finished",
+        "mode",
+        "retryOf",
+        "retrySuccessId",
+        "status",
+        "createdAt",
+        "startedAt",
+        "stoppedAt",
+        "deletedAt",
+        "workflowId",
+        "waitTill",
+    ]
 
 
 async def test_the_documents_list_is_reproduced_from_events(api: Api) -> None:
@@ -84,13 +109,20 @@ async def test_the_documents_list_is_reproduced_from_events(api: Api) -> None:
     assert body == {
         "data": [
             {
-                "id": number, "finished": True, "mode": "webhook", "retryOf": None,
-                "retrySuccessId": None, "status": "success", "startedAt": STARTED,
-                "stoppedAt": STOPPED, "workflowId": WORKFLOW, "waitTill": None,
+                "id": number,
+                "finished": True,
+                "mode": "webhook",
+                "retryOf": None,
+                "retrySuccessId": None,
+                "status": "success",
+                "startedAt": STARTED,
+                "stoppedAt": STOPPED,
+                "workflowId": WORKFLOW,
+                "waitTill": None,
             }
         ],
         "nextCursor": None,
-    }  # fmt: skip
+    }
 
 
 async def test_include_data_adds_run_data_by_node_name(api: Api) -> None:
@@ -102,14 +134,20 @@ async def test_include_data_adds_run_data_by_node_name(api: Api) -> None:
     assert set(body) == DETAIL_FIELDS | DATA_FIELDS
     assert body["customData"] == {"ticket": "4821"}
     assert body["workflowData"] == {
-        "id": WORKFLOW, "name": "Support", "active": False, "nodes": [], "connections": {},
-    }  # fmt: skip
+        "id": WORKFLOW,
+        "name": "Support",
+        "active": False,
+        "nodes": [],
+        "connections": {},
+    }
     data = body["data"]
     assert data["startData"] == {}
     assert data["executionData"] == {
-        "contextData": {}, "nodeExecutionStack": [], "waitingExecution": {},
+        "contextData": {},
+        "nodeExecutionStack": [],
+        "waitingExecution": {},
         "waitingExecutionSource": {},
-    }  # fmt: skip
+    }
     assert data["resultData"] == {
         "runData": {
             "Webhook": [
@@ -257,9 +295,11 @@ async def test_the_api_key_header_auth_scopes_and_teams(api: Api) -> None:
     async with api.client.get(path, headers={"X-N8N-API-KEY": "es_nope"}) as response:
         assert (response.status, await response.json()) == (401, {"message": "unauthorized"})
     refused = (
-        ("GET", path, "write"), ("GET", f"{BASE}/executions", "cancel"),
-        ("DELETE", path, "read"), ("DELETE", path, "cancel"),
-    )  # fmt: skip
+        ("GET", path, "write"),
+        ("GET", f"{BASE}/executions", "cancel"),
+        ("DELETE", path, "read"),
+        ("DELETE", path, "cancel"),
+    )
     for method, target, token in refused:
         status, body = await api.call(method, target, token=token)
         assert (status, body) == (403, {"message": "Forbidden"}), (method, token)
@@ -288,11 +328,18 @@ def cursor(last_id: str, limit: int) -> str:
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [({"limit": "0"}, "limit"), ({"limit": "251"}, "limit"), ({"limit": "ten"}, "limit"),
-     ({"status": "unknown"}, "status"), ({"status": "failed"}, "status"),
-     ({"status": ["error", "success"]}, "status"), ({"includeData": "yes"}, "includeData"),
-     ({"projectId": "p"}, "projectId"), ({"workflow_id": "x"}, "workflow_id")],
-)  # fmt: skip
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "251"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"status": "unknown"}, "status"),
+        ({"status": "failed"}, "status"),
+        ({"status": ["error", "success"]}, "status"),
+        ({"includeData": "yes"}, "includeData"),
+        ({"projectId": "p"}, "projectId"),
+        ({"workflow_id": "x"}, "workflow_id"),
+    ],
+)
 async def test_bad_list_parameters_are_400_naming_the_field(
     api: Api, query: dict[str, Any], field: str
 ) -> None:
@@ -304,9 +351,18 @@ async def test_bad_list_parameters_are_400_naming_the_field(
 
 @pytest.mark.parametrize(
     "value",
-    ["nonsense!", "e30=", cursor("1", 0), cursor("1", 251), cursor("0", 5), cursor("99", 5),
-     cursor("x", 5), base64.b64encode(b'{"lastId": "1"}').decode(), "A" * 300],
-)  # fmt: skip
+    [
+        "nonsense!",
+        "e30=",
+        cursor("1", 0),
+        cursor("1", 251),
+        cursor("0", 5),
+        cursor("99", 5),
+        cursor("x", 5),
+        base64.b64encode(b'{"lastId": "1"}').decode(),
+        "A" * 300,
+    ],
+)
 async def test_bad_cursors_are_400(api: Api, value: str) -> None:
     await api.create()
     status, body = await api.call("GET", f"{BASE}/executions", params={"cursor": value})
@@ -335,8 +391,9 @@ async def test_cursor_paging_walks_every_execution_once(api: Api) -> None:
         if page["nextCursor"] is None:
             break
         assert json.loads(base64.b64decode(page["nextCursor"])) == {
-            "lastId": seen[-1], "limit": 5,
-        }  # fmt: skip
+            "lastId": seen[-1],
+            "limit": 5,
+        }
         # The cursor carries the limit: n8n lets it override the query's.
         query = {"cursor": page["nextCursor"], "limit": "1"}
     assert seen == made[::-1]
@@ -383,11 +440,19 @@ async def test_delete_is_a_soft_delete_recorded_as_an_event(api: Api) -> None:
     history = await _history(api, number)
     assert [e["type"] for e in history][-2:] == ["execution.completed", "execution.deleted"]
     assert body == {
-        "id": number, "finished": True, "mode": "webhook", "retryOf": None,
-        "retrySuccessId": None, "status": "success", "createdAt": CREATED,
-        "startedAt": STARTED, "stoppedAt": STOPPED, "deletedAt": history[-1]["occurred_at"],
-        "workflowId": WORKFLOW, "waitTill": None,
-    }  # fmt: skip
+        "id": number,
+        "finished": True,
+        "mode": "webhook",
+        "retryOf": None,
+        "retrySuccessId": None,
+        "status": "success",
+        "createdAt": CREATED,
+        "startedAt": STARTED,
+        "stoppedAt": STOPPED,
+        "deletedAt": history[-1]["occurred_at"],
+        "workflowId": WORKFLOW,
+        "waitTill": None,
+    }
     # Gone for n8n clients: lists, the single execution, a second delete.
     _, listed = await api.call("GET", f"{BASE}/executions")
     assert [item["id"] for item in listed["data"]] == [kept]
@@ -411,8 +476,9 @@ async def test_a_running_execution_is_not_deleted(api: Api) -> None:
     status, body = await api.call("DELETE", f"{BASE}/executions/{created['id']}")
     assert (status, body) == (400, {"message": "Cannot delete a running execution"})
     assert [e["type"] for e in await _history(api, str(created["id"]))] == [
-        "execution.queued", "execution.started",
-    ]  # fmt: skip
+        "execution.queued",
+        "execution.started",
+    ]
 
 
 @pytest.mark.parametrize("state", ["queued", "waiting"])

@@ -37,9 +37,12 @@ FAILED = (
 
 async def _example(api: Api) -> int:
     created = await api.create(
-        workflow_id="45", display_name="問い合わせ #4821", input={"ticket": 4821},
-        occurred_at="2026-05-07T00:59:59Z", events=list(EXAMPLE),
-    )  # fmt: skip
+        workflow_id="45",
+        display_name="問い合わせ #4821",
+        input={"ticket": 4821},
+        occurred_at="2026-05-07T00:59:59Z",
+        events=list(EXAMPLE),
+    )
     return int(created["id"])
 
 
@@ -197,9 +200,16 @@ async def test_waiting_async_is_shown_but_refused_as_a_filter(api: Api) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    [{"limit": "0"}, {"limit": "101"}, {"cursor": "nonsense"}, {"created_after": "yesterday"},
-     {"team_id": "t"}, {"q": "x"}, {"status": ["failed", "completed"]}],
-)  # fmt: skip
+    [
+        {"limit": "0"},
+        {"limit": "101"},
+        {"cursor": "nonsense"},
+        {"created_after": "yesterday"},
+        {"team_id": "t"},
+        {"q": "x"},
+        {"status": ["failed", "completed"]},
+    ],
+)
 async def test_bad_list_parameters_are_400(api: Api, query: dict[str, Any]) -> None:
     status, body = await api.call("GET", f"{BASE}/executions", params=query)
     assert status == 400, body

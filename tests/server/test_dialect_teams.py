@@ -20,11 +20,23 @@ from .conftest import Api, at, event, open_api
 BASE = "/compat/teams/api/executions"
 SPRING_ERROR = {"timestamp", "status", "error", "message", "path"}
 CSV_COLUMNS = [
-    "execution_id", "workflow_id", "workflow_name", "status", "trigger",
-    "started_at", "completed_at", "duration_ms", "node_id", "node_type",
-    "node_name", "node_status", "node_started_at", "node_completed_at",
-    "node_duration_ms", "node_error",
-]  # fmt: skip
+    "execution_id",
+    "workflow_id",
+    "workflow_name",
+    "status",
+    "trigger",
+    "started_at",
+    "completed_at",
+    "duration_ms",
+    "node_id",
+    "node_type",
+    "node_name",
+    "node_status",
+    "node_started_at",
+    "node_completed_at",
+    "node_duration_ms",
+    "node_error",
+]
 
 
 def node_uuid(execution: str, node: str) -> str:
@@ -37,42 +49,74 @@ ACME = {"orderId": 42, "customer": "Acme Corp"}
 BRANCH = {"branch": "true", "orderId": 42}
 EXAMPLE = (
     at("execution.started", "2026-02-17T10:30:00.050Z"),
-    at("node.started", "2026-02-17T10:30:00.050Z", node_id="trigger-1",
-       node_name="Webhook Trigger", node_type="WEBHOOK_TRIGGER", input=ORDER),
+    at(
+        "node.started",
+        "2026-02-17T10:30:00.050Z",
+        node_id="trigger-1",
+        node_name="Webhook Trigger",
+        node_type="WEBHOOK_TRIGGER",
+        input=ORDER,
+    ),
     at("node.completed", "2026-02-17T10:30:00.120Z", node_id="trigger-1", output=ACME),
-    at("node.started", "2026-02-17T10:30:00.125Z", node_id="validate-1",
-       node_name="Validate Order", node_type="IF_ELSE", input=ACME),
+    at(
+        "node.started",
+        "2026-02-17T10:30:00.125Z",
+        node_id="validate-1",
+        node_name="Validate Order",
+        node_type="IF_ELSE",
+        input=ACME,
+    ),
     at("node.completed", "2026-02-17T10:30:00.130Z", node_id="validate-1", output=BRANCH),
     at("execution.completed", "2026-02-17T10:30:02.350Z", output={"result": "processed"}),
-)  # fmt: skip
+)
 # A node that failed, was retried and failed again; its execution failed.
 FAILED = (
     at("execution.started", "2026-02-18T08:00:01Z"),
     at("node.started", "2026-02-18T08:00:02Z", node_id="http-1", input={"u": 1}),
-    at("node.failed", "2026-02-18T08:00:03Z", node_id="http-1", will_retry=True,
-       error={"code": "timeout", "message": "slow"}),
+    at(
+        "node.failed",
+        "2026-02-18T08:00:03Z",
+        node_id="http-1",
+        will_retry=True,
+        error={"code": "timeout", "message": "slow"},
+    ),
     at("node.started", "2026-02-18T08:00:05Z", node_id="http-1", attempt=2, input={"u": 2}),
-    at("node.failed", "2026-02-18T08:00:06.5Z", node_id="http-1", attempt=2,
-       error={"code": "http_500"}),
-    at("execution.failed", "2026-02-18T08:00:07Z",
-       error={"code": "node_failed", "message": "boom", "node_id": "http-1"}),
-)  # fmt: skip
+    at(
+        "node.failed",
+        "2026-02-18T08:00:06.5Z",
+        node_id="http-1",
+        attempt=2,
+        error={"code": "http_500"},
+    ),
+    at(
+        "execution.failed",
+        "2026-02-18T08:00:07Z",
+        error={"code": "node_failed", "message": "boom", "node_id": "http-1"},
+    ),
+)
 
 
 async def _example(api: Api, team: str = "team-a", workflow: str = "wf-orders") -> str:
     created = await api.create(
-        workflow_id=workflow, workflow_name="Order Processing", workflow_version=3,
-        trigger="webhook", team_id=team, input=ORDER,
-        occurred_at="2026-02-17T10:30:00.000Z", events=list(EXAMPLE),
-    )  # fmt: skip
+        workflow_id=workflow,
+        workflow_name="Order Processing",
+        workflow_version=3,
+        trigger="webhook",
+        team_id=team,
+        input=ORDER,
+        occurred_at="2026-02-17T10:30:00.000Z",
+        events=list(EXAMPLE),
+    )
     return str(created["uuid"])
 
 
 async def _failed(api: Api, team: str = "team-a") -> str:
     created = await api.create(
-        workflow_id="wf-http", team_id=team, occurred_at="2026-02-18T08:00:00Z",
+        workflow_id="wf-http",
+        team_id=team,
+        occurred_at="2026-02-18T08:00:00Z",
         events=list(FAILED),
-    )  # fmt: skip
+    )
     return str(created["uuid"])
 
 
@@ -212,10 +256,14 @@ async def _statuses(api: Api) -> dict[str, str]:
 async def test_seven_statuses_become_five(api: Api) -> None:
     made = await _statuses(api)
     want = {
-        "queued": ("PENDING", None), "running": ("RUNNING", None), "waiting": ("RUNNING", None),
-        "completed": ("SUCCESS", None), "failed": ("FAILED", "the execution failed"),
-        "cancelled": ("CANCELLED", None), "crashed": ("FAILED", "oom"),
-    }  # fmt: skip
+        "queued": ("PENDING", None),
+        "running": ("RUNNING", None),
+        "waiting": ("RUNNING", None),
+        "completed": ("SUCCESS", None),
+        "failed": ("FAILED", "the execution failed"),
+        "cancelled": ("CANCELLED", None),
+        "crashed": ("FAILED", "oom"),
+    }
     for ours, ident in made.items():
         _, body = await api.call("GET", f"{BASE}/{ident}")
         assert (body["status"], body["errorMessage"]) == want[ours], ours
@@ -287,9 +335,12 @@ async def test_auth_scopes_and_teams(api: Api) -> None:
     assert (status, body["status"], body["error"]) == (401, 401, "Unauthorized")
     assert set(body) == SPRING_ERROR
     for method, path in (
-        ("GET", f"/{ours}"), ("GET", "/team/team-a"), ("GET", "?workflowId=wf-orders"),
-        ("GET", "/team/team-a/export"), ("POST", f"/{ours}/cancel"),
-    ):  # fmt: skip
+        ("GET", f"/{ours}"),
+        ("GET", "/team/team-a"),
+        ("GET", "?workflowId=wf-orders"),
+        ("GET", "/team/team-a/export"),
+        ("POST", f"/{ours}/cancel"),
+    ):
         status, body = await api.call(method, BASE + path, token="write")
         assert status == 403, path
         assert body["error"] == "Forbidden"
@@ -317,16 +368,30 @@ T, E = "/team/team-a", "/team/team-a/export"
 
 @pytest.mark.parametrize(
     ("path", "query", "field"),
-    [(T, {"page": "-1"}, "page"), (T, {"page": "x"}, "page"), (T, {"page": "2147483648"}, "page"),
-     (T, {"size": "0"}, "size"), (T, {"size": "101"}, "size"), (T, {"page": ["0", "1"]}, "page"),
-     (T, {"status": "SUCCESS,FAILED"}, "status"), (T, {"status": "success"}, "status"),
-     (T, {"status": "WAITING"}, "status"), (T, {"from": "yesterday"}, "from"),
-     (T, {"to": "2026-02-17T10:00"}, "to"), (T, {"limit": "5"}, "limit"),
-     (T, {"workflowId": ""}, "workflowId"), ("", {}, "workflowId"),
-     ("", {"workflowId": "w", "status": "FAILED"}, "status"), (E, {"format": "xml"}, "format"),
-     (E, {"format": "CSV"}, "format"), (E, {"days": "0"}, "days"), (E, {"days": "3651"}, "days"),
-     (E, {"days": "1.5"}, "days"), (E, {"page": "0"}, "page")],
-)  # fmt: skip
+    [
+        (T, {"page": "-1"}, "page"),
+        (T, {"page": "x"}, "page"),
+        (T, {"page": "2147483648"}, "page"),
+        (T, {"size": "0"}, "size"),
+        (T, {"size": "101"}, "size"),
+        (T, {"page": ["0", "1"]}, "page"),
+        (T, {"status": "SUCCESS,FAILED"}, "status"),
+        (T, {"status": "success"}, "status"),
+        (T, {"status": "WAITING"}, "status"),
+        (T, {"from": "yesterday"}, "from"),
+        (T, {"to": "2026-02-17T10:00"}, "to"),
+        (T, {"limit": "5"}, "limit"),
+        (T, {"workflowId": ""}, "workflowId"),
+        ("", {}, "workflowId"),
+        ("", {"workflowId": "w", "status": "FAILED"}, "status"),
+        (E, {"format": "xml"}, "format"),
+        (E, {"format": "CSV"}, "format"),
+        (E, {"days": "0"}, "days"),
+        (E, {"days": "3651"}, "days"),
+        (E, {"days": "1.5"}, "days"),
+        (E, {"page": "0"}, "page"),
+    ],
+)
 async def test_bad_parameters_are_400_naming_them(
     api: Api, path: str, query: dict[str, Any], field: str
 ) -> None:
@@ -393,10 +458,19 @@ async def _exported(api: Api, query: dict[str, str], token: str = "read") -> tup
 async def test_the_csv_export_has_a_row_per_node_execution(api: Api) -> None:
     secret = {"code": "auth", "message": "login failed: password=hunter2; Authorization: Bearer x1"}
     failed = await _recent(
-        api, 1, workflow_id="wf-1", workflow_name="=cmd", team_id="team-a", trigger="schedule",
-        events=[event("execution.started"), event("node.started", node_id="a", node_type="HTTP"),
-                event("node.failed", node_id="a", error=secret), event("execution.failed")],
-    )  # fmt: skip
+        api,
+        1,
+        workflow_id="wf-1",
+        workflow_name="=cmd",
+        team_id="team-a",
+        trigger="schedule",
+        events=[
+            event("execution.started"),
+            event("node.started", node_id="a", node_type="HTTP"),
+            event("node.failed", node_id="a", error=secret),
+            event("execution.failed"),
+        ],
+    )
     queued = await _recent(api, 10, team_id="team-a")
     await _recent(api, 40, team_id="team-a")  # beyond the default 30 days
     await _recent(api, 1, team_id="team-b")
@@ -406,12 +480,23 @@ async def test_the_csv_export_has_a_row_per_node_execution(api: Api) -> None:
     assert rows[0] == CSV_COLUMNS
     node = failed["nodes"][0]["attempts"][0]
     assert rows[1] == [
-        failed["uuid"], "wf-1", "'=cmd", "FAILED", "SCHEDULE",  # a formula is kept text
-        failed["created_at"], failed["finished_at"],
+        failed["uuid"],
+        "wf-1",
+        "'=cmd",
+        "FAILED",
+        "SCHEDULE",  # a formula is kept text
+        failed["created_at"],
+        failed["finished_at"],
         str(_ms(failed["created_at"], failed["finished_at"])),
-        "a", "HTTP", "", "FAILED", node["started_at"], node["finished_at"],
-        str(node["duration_ms"]), "login failed: password=***; Authorization: ***",
-    ]  # fmt: skip
+        "a",
+        "HTTP",
+        "",
+        "FAILED",
+        node["started_at"],
+        node["finished_at"],
+        str(node["duration_ms"]),
+        "login failed: password=***; Authorization: ***",
+    ]
     assert (
         rows[2] == [queued["uuid"], "wf-1", "", "PENDING", "API", queued["created_at"]] + [""] * 10
     )
@@ -430,15 +515,26 @@ def _ms(start: str, end: str) -> int:
 async def test_the_json_export_nests_node_executions(api: Api) -> None:
     error = {"code": "bad", "message": '{"token": "abc", "api_key": "k\\"2"}'}
     made = await _recent(
-        api, 2, workflow_id="wf-9", workflow_name="Order Processing", trigger="webhook",
+        api,
+        2,
+        workflow_id="wf-9",
+        workflow_name="Order Processing",
+        trigger="webhook",
         team_id="team-a",
-        events=[event("execution.started"),
-                event("node.started", node_id="t", node_name="Webhook Trigger",
-                      node_type="WEBHOOK_TRIGGER"),
-                event("node.completed", node_id="t"),
-                event("node.started", node_id="x"), event("node.failed", node_id="x", error=error),
-                event("execution.completed")],
-    )  # fmt: skip
+        events=[
+            event("execution.started"),
+            event(
+                "node.started",
+                node_id="t",
+                node_name="Webhook Trigger",
+                node_type="WEBHOOK_TRIGGER",
+            ),
+            event("node.completed", node_id="t"),
+            event("node.started", node_id="x"),
+            event("node.failed", node_id="x", error=error),
+            event("execution.completed"),
+        ],
+    )
     status, body = await api.call(
         "GET", f"{BASE}/team/team-a/export", params={"format": "json"}, token="team_a"
     )
@@ -501,9 +597,16 @@ def test_error_text_masking() -> None:
 async def test_the_masked_keys_are_the_setting(tmp_path: Path) -> None:
     async with open_api(tmp_path / "x.db", Settings(masked_keys=("ssn",))) as api:
         error = {"code": "e", "message": "ssn=123-45 token=t"}
-        await _recent(api, 1, team_id="team-a", events=[
-            event("execution.started"), event("node.started", node_id="n"),
-            event("node.failed", node_id="n", error=error)])  # fmt: skip
+        await _recent(
+            api,
+            1,
+            team_id="team-a",
+            events=[
+                event("execution.started"),
+                event("node.started", node_id="n"),
+                event("node.failed", node_id="n", error=error),
+            ],
+        )
         _, body = await _exported(api, {"format": "json"})
         assert body[0]["nodeExecutions"][0]["error"] == "ssn=*** token=t"
 

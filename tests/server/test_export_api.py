@@ -19,14 +19,15 @@ from .conftest import Api, event
 RETRIED = (
     event("execution.started"),
     event("node.started", node_id="fetch", node_type="http", input={"api_key": "k-1", "q": 2}),
-    event("node.failed", node_id="fetch", error={"code": "HTTP_500", "message": "x"},
-          will_retry=True),
+    event(
+        "node.failed", node_id="fetch", error={"code": "HTTP_500", "message": "x"}, will_retry=True
+    ),
     event("node.started", node_id="fetch", attempt=2, input={"Authorization": "Bearer z"}),
     event("node.completed", node_id="fetch", attempt=2, output={"ok": True}),
     event("node.started", node_id="llm", node_type="llm"),
     event("node.completed", node_id="llm", tokens=9, output={"token": "t", "tokens": 9}),
     event("execution.completed", output={"password": "p", "answer": 42}),
-)  # fmt: skip
+)
 
 
 async def _export(api: Api, **params: str) -> tuple[int, str, str]:

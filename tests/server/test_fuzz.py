@@ -91,21 +91,35 @@ def test_the_api_survives_fuzzing_and_answers_as_documented(
     base, token = server
     config = _config(tmp_path, _known_values(base, token))
     command = [
-        sys.executable, "-m", "schemathesis.cli", "--config-file", str(config),
-        "run", f"{base}/v1/openapi.json",
-        "--header", f"Authorization: Bearer {token}",
-        "--phases", "examples,coverage,fuzzing,stateful",
-        "--checks", ",".join(CHECKS),
-        "--max-examples", str(EXAMPLES),
-        "--seed", str(SEED),
-        "--workers", "1",  # two tripped a race inside hypothesis; and CI has two cores
-        "--generation-database", "none",  # nothing kept between runs: the seed alone decides
-        "--request-timeout", "10",
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(config),
+        "run",
+        f"{base}/v1/openapi.json",
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--checks",
+        ",".join(CHECKS),
+        "--max-examples",
+        str(EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--workers",
+        "1",  # two tripped a race inside hypothesis; and CI has two cores
+        "--generation-database",
+        "none",  # nothing kept between runs: the seed alone decides
+        "--request-timeout",
+        "10",
         # Live streams never end, so a request to one cannot be judged by its answer;
         # tests/server/test_streams.py covers them.
-        "--exclude-path-regex", STREAMS,
+        "--exclude-path-regex",
+        STREAMS,
         "--no-color",
-    ]  # fmt: skip
+    ]
     # The fuzzer's cwd is the temporary folder, so no report lands in the repo.
     try:
         done = subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=FUZZ_TIMEOUT)

@@ -141,12 +141,16 @@ def test_an_unmasked_raw_comes_back_as_the_same_object(document: Any) -> None:
         (b'{"api\\u005fkey" : {"nested": [1]}}', {"api_key": MASK}),
         (b'{"a": "line\\n", "pass\\u0077ord"\n:\n[1, 2]}', {"a": "line\n", "password": MASK}),
         ('{"to\u212aen": true}'.encode(), {"to\u212aen": MASK}),
-        (b'[{"x": [{"Secret": null}]}, [[{"AUTHORIZATION": "Bearer x"}]]]',
-         [{"x": [{"Secret": MASK}]}, [[{"AUTHORIZATION": MASK}]]]),
-        (b'{"Api_Key": 12.5, "tokens": 51, "prompt_tokens": 3}',
-         {"Api_Key": MASK, "tokens": 51, "prompt_tokens": 3}),
+        (
+            b'[{"x": [{"Secret": null}]}, [[{"AUTHORIZATION": "Bearer x"}]]]',
+            [{"x": [{"Secret": MASK}]}, [[{"AUTHORIZATION": MASK}]]],
+        ),
+        (
+            b'{"Api_Key": 12.5, "tokens": 51, "prompt_tokens": 3}',
+            {"Api_Key": MASK, "tokens": 51, "prompt_tokens": 3},
+        ),
     ],
-)  # fmt: skip
+)
 def test_key_spellings(document: bytes, expected: Any) -> None:
     masked = MASKER.mask(document)
     assert masked is not None

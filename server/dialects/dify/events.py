@@ -170,10 +170,17 @@ def _wrap(detail: ExecutionDetail, name: str, data: EventData) -> StreamEvent:
 def workflow_finished(detail: ExecutionDetail, now: int) -> StreamEvent:
     run = workflow_run(detail, now)
     data = WorkflowFinished(
-        id=run.id, workflow_id=run.workflow_id, status=run.status, outputs=run.outputs,
-        error=run.error, elapsed_time=run.elapsed_time, total_tokens=run.total_tokens,
-        total_steps=run.total_steps, created_at=run.created_at, finished_at=run.finished_at,
-    )  # fmt: skip
+        id=run.id,
+        workflow_id=run.workflow_id,
+        status=run.status,
+        outputs=run.outputs,
+        error=run.error,
+        elapsed_time=run.elapsed_time,
+        total_tokens=run.total_tokens,
+        total_steps=run.total_steps,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+    )
     return _wrap(detail, "workflow_finished", data)
 
 
@@ -212,9 +219,11 @@ class _Run:
         match event.payload():
             case ExecutionStarted():
                 started = WorkflowStarted(
-                    id=detail.uuid, workflow_id=detail.workflow_id,
-                    inputs=inputs(detail.input), created_at=seconds(detail.created_at),
-                )  # fmt: skip
+                    id=detail.uuid,
+                    workflow_id=detail.workflow_id,
+                    inputs=inputs(detail.input),
+                    created_at=seconds(detail.created_at),
+                )
                 return _wrap(detail, "workflow_started", started)
             case NodeStarted(node_id=node_id):
                 return _wrap(detail, "node_started", self._started(detail, node_id))
@@ -236,10 +245,15 @@ class _Run:
         attempt = node.attempts[-1]
         index = self._indexes[node_id] = detail.steps
         return NodeStartedData(
-            id=_attempt_id(detail, attempt), node_id=node_id, node_type=node.node_type or "",
-            title=node.node_name or node_id, index=index, predecessor_node_id=None,
-            inputs=attempt.input, created_at=seconds(attempt.started_at),
-        )  # fmt: skip
+            id=_attempt_id(detail, attempt),
+            node_id=node_id,
+            node_type=node.node_type or "",
+            title=node.node_name or node_id,
+            index=index,
+            predecessor_node_id=None,
+            inputs=attempt.input,
+            created_at=seconds(attempt.started_at),
+        )
 
     def _finished(
         self, detail: ExecutionDetail, node: NodeDetail, event: RecordedEvent
@@ -247,16 +261,22 @@ class _Run:
         attempt = node.attempts[-1]
         failed = attempt.error
         return NodeFinishedData(
-            id=_attempt_id(detail, attempt), node_id=node.node_id, node_type=node.node_type or "",
-            title=node.node_name or node.node_id, index=self._indexes.pop(node.node_id),
-            predecessor_node_id=None, inputs=attempt.input, process_data=None,
+            id=_attempt_id(detail, attempt),
+            node_id=node.node_id,
+            node_type=node.node_type or "",
+            title=node.node_name or node.node_id,
+            index=self._indexes.pop(node.node_id),
+            predecessor_node_id=None,
+            inputs=attempt.input,
+            process_data=None,
             outputs=attempt.output if failed is None else None,
             status="succeeded" if failed is None else "failed",
             error=None if failed is None else failed.message or failed.code,
             elapsed_time=seconds_between(attempt.started_at, event.occurred_at),
-            execution_metadata=_metadata(attempt), created_at=seconds(attempt.started_at),
+            execution_metadata=_metadata(attempt),
+            created_at=seconds(attempt.started_at),
             finished_at=seconds(event.occurred_at),
-        )  # fmt: skip
+        )
 
 
 def _attempt_id(detail: ExecutionDetail, attempt: AttemptDetail) -> str:

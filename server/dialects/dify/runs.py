@@ -99,12 +99,18 @@ def inputs(value: msgspec.Raw) -> msgspec.Raw:
 def workflow_run(detail: ExecutionDetail, now: int) -> WorkflowRun:
     d = detail
     return WorkflowRun(
-        id=d.uuid, workflow_id=d.workflow_id, status=status_name(d), inputs=inputs(d.input),
-        outputs=d.output, error=error_text(d), total_steps=d.steps, total_tokens=d.tokens,
+        id=d.uuid,
+        workflow_id=d.workflow_id,
+        status=status_name(d),
+        inputs=inputs(d.input),
+        outputs=d.output,
+        error=error_text(d),
+        total_steps=d.steps,
+        total_tokens=d.tokens,
         created_at=seconds(d.created_at),
         finished_at=None if d.finished_at is None else seconds(d.finished_at),
         elapsed_time=elapsed_time(d, now),
-    )  # fmt: skip
+    )
 
 
 def render(error: ApiError, request: web.Request) -> web.Response:

@@ -146,40 +146,58 @@ def _text(number: int | None) -> str | None:
 
 def list_item(row: SummaryRow) -> ListItem:
     return ListItem(
-        id=str(row.id), finished=row.status == "completed", mode=mode(row.trigger),
-        retry_of=_text(row.retry_of), retry_success_id=_text(row.retry_success_id),
-        status=STATUS_NAMES[row.status], started_at=iso_ms_or_none(row.started_at),
-        stopped_at=iso_ms_or_none(row.finished_at), workflow_id=row.workflow_id,
+        id=str(row.id),
+        finished=row.status == "completed",
+        mode=mode(row.trigger),
+        retry_of=_text(row.retry_of),
+        retry_success_id=_text(row.retry_success_id),
+        status=STATUS_NAMES[row.status],
+        started_at=iso_ms_or_none(row.started_at),
+        stopped_at=iso_ms_or_none(row.finished_at),
+        workflow_id=row.workflow_id,
         wait_till=iso_ms_or_none(row.wait_till),
-    )  # fmt: skip
+    )
 
 
 def list_item_of(detail: ExecutionDetail, now_us: int) -> ListItem:
     """A list item with the data, from the fold (the summary row has none)."""
     d = detail
     return ListItem(
-        id=str(d.id), finished=d.status == "completed", mode=mode(d.trigger),
-        retry_of=_text(d.retry_of), retry_success_id=_text(d.retry_success_id),
-        status=STATUS_NAMES[d.status], started_at=iso_ms_or_none(d.started_at),
-        stopped_at=iso_ms_or_none(d.finished_at), workflow_id=d.workflow_id,
-        wait_till=iso_ms_or_none(d.wait_till), custom_data=d.metadata,
-        data=data(d, now_us), workflow_data=workflow_data(d),
-    )  # fmt: skip
+        id=str(d.id),
+        finished=d.status == "completed",
+        mode=mode(d.trigger),
+        retry_of=_text(d.retry_of),
+        retry_success_id=_text(d.retry_success_id),
+        status=STATUS_NAMES[d.status],
+        started_at=iso_ms_or_none(d.started_at),
+        stopped_at=iso_ms_or_none(d.finished_at),
+        workflow_id=d.workflow_id,
+        wait_till=iso_ms_or_none(d.wait_till),
+        custom_data=d.metadata,
+        data=data(d, now_us),
+        workflow_data=workflow_data(d),
+    )
 
 
 def execution(detail: ExecutionDetail, include_data: bool, now_us: int) -> Execution:
     d = detail
     return Execution(
-        id=str(d.id), finished=d.status == "completed", mode=mode(d.trigger),
-        retry_of=_text(d.retry_of), retry_success_id=_text(d.retry_success_id),
-        status=STATUS_NAMES[d.status], created_at=iso_ms(d.created_at),
-        started_at=iso_ms_or_none(d.started_at), stopped_at=iso_ms_or_none(d.finished_at),
-        deleted_at=iso_ms_or_none(d.deleted_at), workflow_id=d.workflow_id,
+        id=str(d.id),
+        finished=d.status == "completed",
+        mode=mode(d.trigger),
+        retry_of=_text(d.retry_of),
+        retry_success_id=_text(d.retry_success_id),
+        status=STATUS_NAMES[d.status],
+        created_at=iso_ms(d.created_at),
+        started_at=iso_ms_or_none(d.started_at),
+        stopped_at=iso_ms_or_none(d.finished_at),
+        deleted_at=iso_ms_or_none(d.deleted_at),
+        workflow_id=d.workflow_id,
         wait_till=iso_ms_or_none(d.wait_till),
         custom_data=d.metadata if include_data else msgspec.UNSET,
         data=data(d, now_us) if include_data else msgspec.UNSET,
         workflow_data=workflow_data(d) if include_data else msgspec.UNSET,
-    )  # fmt: skip
+    )
 
 
 def workflow_data(detail: ExecutionDetail) -> WorkflowData:

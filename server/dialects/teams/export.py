@@ -141,10 +141,15 @@ def json_execution(d: ExecutionDetail, secrets: re.Pattern[str]) -> bytes:
 
 def csv_rows(d: ExecutionDetail, secrets: re.Pattern[str]) -> str:
     execution: list[str | int | None] = [
-        d.uuid, d.workflow_id, d.workflow_name, STATUS_NAMES[d.status], d.trigger.upper(),
-        iso_ms(d.created_at), iso_ms_or_none(d.finished_at),
+        d.uuid,
+        d.workflow_id,
+        d.workflow_name,
+        STATUS_NAMES[d.status],
+        d.trigger.upper(),
+        iso_ms(d.created_at),
+        iso_ms_or_none(d.finished_at),
         since_created(d.created_at, d.finished_at),
-    ]  # fmt: skip
+    ]
     rows: list[list[str | int | None]] = []
     for node in d.nodes:
         start, end, duration = node_span(node)

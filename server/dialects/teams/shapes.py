@@ -111,13 +111,17 @@ def since_created(created_at: int, finished_at: int | None) -> int | None:
 
 def list_item(row: SummaryRow) -> ListItem:
     return ListItem(
-        id=row.uuid, workflow_id=row.workflow_id, workflow_name=row.workflow_name,
-        status=STATUS_NAMES[row.status], started_at=iso_ms(row.created_at),
+        id=row.uuid,
+        workflow_id=row.workflow_id,
+        workflow_name=row.workflow_name,
+        status=STATUS_NAMES[row.status],
+        started_at=iso_ms(row.created_at),
         finished_at=iso_ms_or_none(row.finished_at),
         duration_ms=since_created(row.created_at, row.finished_at),
-        trigger_type=row.trigger.upper(), node_count=row.nodes_total,
+        trigger_type=row.trigger.upper(),
+        node_count=row.nodes_total,
         error_message=_message(row.status, row.error_code, row.error_message),
-    )  # fmt: skip
+    )
 
 
 def node_span(node: NodeDetail) -> tuple[int, int | None, int | None]:
@@ -131,13 +135,18 @@ def node_execution(execution_uuid: str, node: NodeDetail) -> NodeExecution:
     start, end, duration = node_span(node)
     return NodeExecution(
         id=str(uuid.uuid5(NODE_NAMESPACE, f"{execution_uuid}/{node.node_id}")),
-        node_id=node.node_id, node_name=node.node_name, node_type=node.node_type,
-        status=NODE_STATUS_NAMES[node.status], started_at=iso_ms(start),
-        completed_at=iso_ms_or_none(end), duration_ms=duration,
-        input_data=last.input, output_data=last.output,
+        node_id=node.node_id,
+        node_name=node.node_name,
+        node_type=node.node_type,
+        status=NODE_STATUS_NAMES[node.status],
+        started_at=iso_ms(start),
+        completed_at=iso_ms_or_none(end),
+        duration_ms=duration,
+        input_data=last.input,
+        output_data=last.output,
         error_message=error_text(last.error) if last.status == "failed" else None,
         retry_count=len(node.attempts) - 1,
-    )  # fmt: skip
+    )
 
 
 def execution(d: ExecutionDetail) -> Execution:
@@ -146,11 +155,18 @@ def execution(d: ExecutionDetail) -> Execution:
     if d.status == "crashed":
         message = d.crash_reason
     return Execution(
-        id=d.uuid, workflow_id=d.workflow_id, workflow_name=d.workflow_name,
-        workflow_version=d.workflow_version, status=STATUS_NAMES[d.status],
-        trigger=d.trigger.upper(), input_data=d.input, output_data=d.output,
+        id=d.uuid,
+        workflow_id=d.workflow_id,
+        workflow_name=d.workflow_name,
+        workflow_version=d.workflow_version,
+        status=STATUS_NAMES[d.status],
+        trigger=d.trigger.upper(),
+        input_data=d.input,
+        output_data=d.output,
         error_message=_message(d.status, code, message),
-        created_at=iso_ms(d.created_at), started_at=iso_ms_or_none(d.started_at),
-        completed_at=iso_ms_or_none(d.finished_at), duration_ms=d.duration_ms,
+        created_at=iso_ms(d.created_at),
+        started_at=iso_ms_or_none(d.started_at),
+        completed_at=iso_ms_or_none(d.finished_at),
+        duration_ms=d.duration_ms,
         node_executions=[node_execution(d.uuid, n) for n in d.nodes],
-    )  # fmt: skip
+    )
