@@ -17,8 +17,8 @@ from server.app import create_app
 from server.http.keys import STREAMS
 from server.http.settings import Settings
 
-from .conftest import MAX_BODY, Api, at, event, open_api
-from .sse_client import messages, take
+from ..conftest import MAX_BODY, Api, at, event, open_api
+from ..sse_client import messages, take
 
 BASE = "/compat/dify/v1"
 RUN_FIELDS = {

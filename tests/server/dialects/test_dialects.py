@@ -15,7 +15,7 @@ from server.dialects import DIALECTS
 from server.http.errors import ApiError, error_middleware, shaped
 from server.http.settings import Settings
 
-from .conftest import open_api
+from ..conftest import open_api
 
 
 async def test_the_root_setting_serves_one_dialect_at_the_root_instead(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from server.dialects.teams.export import mask_text, secrets_pattern
 from server.dialects.teams.shapes import NODE_NAMESPACE
 from server.http.settings import Settings
 
-from .conftest import Api, at, event, open_api
+from ..conftest import Api, at, event, open_api
 
 BASE = "/compat/teams/api/executions"
 SPRING_ERROR = {"timestamp", "status", "error", "message", "path"}

@@ -12,7 +12,7 @@ import pytest
 
 from eventstore import ExecutionQueued
 
-from .conftest import Api, at, event
+from ..conftest import Api, at, event
 
 BASE = "/compat/n8n/api/v1"
 LIST_FIELDS = {

@@ -14,7 +14,7 @@ from server.app import create_app
 from server.http.settings import Settings
 from server.render.export_rows import CSV_COLUMNS
 
-from .conftest import Api, event
+from ..conftest import Api, event
 
 RETRIED = (
     event("execution.started"),

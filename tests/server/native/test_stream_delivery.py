@@ -28,7 +28,7 @@ from server.app import create_app
 from server.http.keys import STORE, STREAMS
 from server.http.settings import Settings
 
-from .sse_client import messages
+from ..sse_client import messages
 
 ROOT = "root-token"
 HEADERS = {"Authorization": f"Bearer {ROOT}"}

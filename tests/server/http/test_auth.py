@@ -25,7 +25,7 @@ from server.http.endpoints import Endpoint
 from server.http.settings import Settings
 from server.native import ENDPOINTS
 
-from .conftest import TOKENS, Api, error_of
+from ..conftest import TOKENS, Api, error_of
 
 SCOPED: Final = [e for e in ENDPOINTS if e.scope is not None]
 OPEN: Final = [e for e in ENDPOINTS if e.scope is None]

@@ -8,7 +8,7 @@ from typing import Any, Final
 
 import pytest
 
-from .conftest import MAX_BODY, Api, error_of, event
+from ..conftest import MAX_BODY, Api, error_of, event
 
 STARTED: Final = [event("execution.started")]
 NESTED: Final = b"[" * 5000 + b"]" * 5000  # 10 KiB, well within the body limit

@@ -13,7 +13,7 @@ from server.app import create_app
 from server.dialects.actions import hashid, hashid_number
 from server.http.settings import Settings
 
-from .conftest import Api, at, event, open_api
+from ..conftest import Api, at, event, open_api
 
 BASE = "/compat/actions/api/v1"
 ITEM_FIELDS = {

@@ -8,7 +8,7 @@ from typing import Any
 from eventstore.hashchain import GENESIS
 from server.render.times import parse_iso
 
-from .conftest import Api, event
+from ..conftest import Api, event
 
 RUN = (
     event("execution.started", worker="w1"),

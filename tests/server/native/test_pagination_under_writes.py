@@ -6,7 +6,7 @@ import asyncio
 
 from eventstore import ExecutionQueued, ExecutionStarted, NodeCompleted, NodeStarted
 
-from .conftest import Api, event
+from ..conftest import Api, event
 
 EXISTING = 1000
 

@@ -8,7 +8,7 @@ import pytest
 
 from eventstore import credentials
 
-from .conftest import Api
+from ..conftest import Api
 
 
 async def _hook(api: Api, workflow_id: str = "wf-orders", token: str = "write") -> str:

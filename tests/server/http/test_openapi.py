@@ -6,7 +6,7 @@ from typing import Any
 
 from server.native import ENDPOINTS
 
-from .conftest import Api
+from ..conftest import Api
 
 
 def _refs(node: Any) -> list[str]:

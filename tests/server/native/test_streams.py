@@ -24,8 +24,8 @@ from server.app import create_app
 from server.http.keys import STORE, STREAMS
 from server.http.settings import Settings
 
-from .conftest import Api, event
-from .sse_client import Message, messages, take
+from ..conftest import Api, event
+from ..sse_client import Message, messages, take
 
 ROOT = "root-token"
 HEADERS = {"Authorization": f"Bearer {ROOT}"}

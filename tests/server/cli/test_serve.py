@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .processes import free_port
+from ..processes import free_port
 
 pytestmark = pytest.mark.slow
 

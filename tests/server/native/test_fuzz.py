@@ -26,7 +26,7 @@ import pytest
 from projections.queries import STATUSES
 from server.native import ENDPOINTS
 
-from .processes import call, serving
+from ..processes import call, serving
 
 EXAMPLES: Final = 25  # per operation and phase; about 25 s on two cores
 SEED: Final = 20261122

@@ -13,7 +13,7 @@ import random
 from typing import Any
 from urllib.parse import quote
 
-from .conftest import Api, event
+from ..conftest import Api, event
 
 # Each dialect's parameter names (others are refused at once), and values a
 # client would send, drawn half of the time; the other half is hostile.

@@ -10,7 +10,7 @@ import pytest
 from server.app import create_app
 from server.http.settings import Settings
 
-from .conftest import Api, at, event
+from ..conftest import Api, at, event
 
 BASE = "/compat/snake/api/v1"
 

@@ -25,7 +25,7 @@ from server.render.export_rows import CSV_COLUMNS, csv_header, csv_rows, json_ex
 from server.render.masking import MASK, Masker
 from server.render.times import iso_ms
 
-from ..projections import history, t
+from ...projections import history, t
 
 QUEUED = ExecutionQueued(
     workflow_id="wf-orders",

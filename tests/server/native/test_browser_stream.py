@@ -27,7 +27,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Response, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from .processes import call, serving
+from ..processes import call, serving
 
 pytestmark = pytest.mark.slow
 
