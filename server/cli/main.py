@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
+
 from eventstore import StoreError
 from eventstore.credentials import insert_token, record_in_file
 from eventstore.hashchain import verify_file
@@ -16,7 +18,7 @@ from projections.rebuild import rebuild
 
 from ..dialects import DIALECTS
 from ..http.auth import SCOPES, new_secret
-from ..http.settings import DEFAULT_MAX_BODY
+from ..http.settings import DEFAULT_MAX_BODY, Settings
 from ..render.masking import DEFAULT_MASKED_KEYS
 from .serve import serve
 
@@ -28,13 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.db),
             args.host,
             args.port,
-            env_token=os.environ.get("EXECSTORE_TOKEN") or None,
+            _settings(args),
             demo_data=args.demo_data,
             demo_engine=args.demo_engine,
-            max_body=args.max_body,
             session_token=args.session_token,
-            masked_keys=tuple(args.mask_key) if args.mask_key else None,
-            root_dialect=args.root_dialect,
         )
     if args.command == "token":
         return _create_token(Path(args.db), frozenset(args.scope), args.team, args.label)
@@ -43,10 +42,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _verify(Path(args.db))
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    dialects: dict[str, dict[str, str]] = {}
+    for name, key, value in args.dialect_setting or ():
+        dialects.setdefault(name, {})[key] = value
+    settings = Settings(
+        max_body=args.max_body,
+        env_token=os.environ.get("EXECSTORE_TOKEN") or None,
+        root_dialect=args.root_dialect,
+        dialects=dialects,
+    )
+    if args.mask_key:
+        settings = msgspec.structs.replace(settings, masked_keys=tuple(args.mask_key))
+    return settings
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="execstore", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the store over HTTP")
+    _serve_arguments(commands.add_parser("serve", help="serve the store over HTTP"))
+    token = commands.add_parser("token", help="manage API tokens")
+    token_commands = token.add_subparsers(dest="action", required=True)
+    create = token_commands.add_parser("create", help="create a token and print it, once")
+    create.add_argument("--db", required=True, help="SQLite file")
+    create.add_argument(
+        "--scope", action="append", required=True, choices=sorted(SCOPES), help="repeatable"
+    )
+    create.add_argument("--team", default=None, help="restrict the token to this team")
+    create.add_argument("--label", default=None, help="a note on what the token is for")
+    verify = commands.add_parser("verify", help="check the log's hash chain")
+    verify.add_argument("--db", required=True, help="SQLite file")
+    rebuilt = commands.add_parser(
+        "rebuild", help="drop the view tables and replay the log into them (server stopped)"
+    )
+    rebuilt.add_argument("--db", required=True, help="SQLite file")
+    rebuilt.add_argument(
+        "--batch-size", type=_positive, default=5000, help="events per transaction"
+    )
+    return parser
+
+
+def _serve_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--db", default="data/executions.db", help="SQLite file")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
@@ -78,27 +114,24 @@ def _parser() -> argparse.ArgumentParser:
         help="serve this dialect at the root instead of under /compat/<name>",
     )
     serve.add_argument(
+        "--dialect-setting",
+        type=_dialect_setting,
+        action="append",
+        metavar="NAME.KEY=VALUE",
+        help="a dialect's own setting (repeatable), e.g. snake.utc_offset=+00:00"
+        " or actions.time_zone=Europe/Paris",
+    )
+    serve.add_argument(
         "--max-body", type=_positive, default=DEFAULT_MAX_BODY, help="request body limit, bytes"
     )
-    token = commands.add_parser("token", help="manage API tokens")
-    token_commands = token.add_subparsers(dest="action", required=True)
-    create = token_commands.add_parser("create", help="create a token and print it, once")
-    create.add_argument("--db", required=True, help="SQLite file")
-    create.add_argument(
-        "--scope", action="append", required=True, choices=sorted(SCOPES), help="repeatable"
-    )
-    create.add_argument("--team", default=None, help="restrict the token to this team")
-    create.add_argument("--label", default=None, help="a note on what the token is for")
-    verify = commands.add_parser("verify", help="check the log's hash chain")
-    verify.add_argument("--db", required=True, help="SQLite file")
-    rebuilt = commands.add_parser(
-        "rebuild", help="drop the view tables and replay the log into them (server stopped)"
-    )
-    rebuilt.add_argument("--db", required=True, help="SQLite file")
-    rebuilt.add_argument(
-        "--batch-size", type=_positive, default=5000, help="events per transaction"
-    )
-    return parser
+
+
+def _dialect_setting(text: str) -> tuple[str, str, str]:
+    name, dot, rest = text.partition(".")
+    key, equals, value = rest.partition("=")
+    if not (name and dot and key and equals):
+        raise argparse.ArgumentTypeError(f"expected NAME.KEY=VALUE, not {text!r}")
+    return name, key, value
 
 
 def _positive(text: str) -> int:

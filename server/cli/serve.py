@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 from aiohttp import web
@@ -26,56 +28,67 @@ def serve(
     db: Path,
     host: str,
     port: int,
+    settings: Settings,
     *,
-    env_token: str | None,
-    demo_data: bool,
+    demo_data: bool = False,
     demo_engine: bool = False,
-    max_body: int,
     session_token: bool = False,
-    masked_keys: tuple[str, ...] | None = None,
-    root_dialect: str | None = None,
 ) -> int:
-    printed: list[str] = []
     minted = None
-    if session_token and env_token is None:
+    if session_token and settings.env_token is None:
         # Like a notebook server's token: valid while this process runs, never stored.
-        env_token = minted = new_secret()
+        minted = new_secret()
+        settings = msgspec.structs.replace(settings, env_token=minted)
+    printed: list[str] = []
 
     def first_token(secret: str) -> None:
         printed.append(secret)
         print(f"execstore: created the first admin token (shown once): {secret}", flush=True)
 
-    settings = Settings(max_body=max_body, env_token=env_token, root_dialect=root_dialect)
-    if masked_keys is not None:
-        settings = msgspec.structs.replace(settings, masked_keys=masked_keys)
-    app = create_app(db, settings, on_first_token=first_token)
-
-    async def demo_and_banner(app: web.Application) -> AsyncIterator[None]:
-        store = app[STORE]
-        if demo_data and store.head == 0:
-            count = await record_demo(store)
-            print(f"execstore: recorded {count} demo executions in {db}", flush=True)
-        url = f"http://{host}:{port}/v1/executions"
-        print(f"execstore: serving {db} on {url}", flush=True)
-        if minted is not None:
-            print(f"execstore: admin token for this run (not stored): {minted}", flush=True)
-            print(f'  curl -H "Authorization: Bearer {minted}" {url}', flush=True)
-        elif env_token is not None:
-            print("execstore: the token in EXECSTORE_TOKEN is accepted as admin", flush=True)
-        elif not printed:
-            print(
-                "execstore: tokens exist in this file; make another with"
-                f" `execstore token create --db {db} --scope admin`",
-                flush=True,
-            )
-        yield
-
-    app.cleanup_ctx.append(demo_and_banner)
+    try:
+        app = create_app(db, settings, on_first_token=first_token)
+    except ValueError as refused:  # a setting the app cannot be built with
+        print(f"execstore serve: {refused}", file=sys.stderr)
+        return 2
+    base = f"http://{host}:{port}"
+    banner = _Banner(db, base, minted, settings.env_token, printed)
+    app.cleanup_ctx.append(partial(_demo_and_banner, demo_data, banner))
     if demo_engine:  # after the store and the demo data; so stopped before the store closes
-        app.cleanup_ctx.append(engine_context(f"http://{host}:{port}"))
+        app.cleanup_ctx.append(engine_context(base))
     try:
         web.run_app(app, host=host, port=port, print=None)
     except OSError as refused:  # the port is taken, or the host is not ours
         print(f"execstore serve: {refused.strerror or refused}", file=sys.stderr)
         return 1
     return 0
+
+
+class _Banner(NamedTuple):
+    db: Path
+    base: str
+    minted: str | None  # the session token, to print
+    env_token: str | None
+    printed: list[str]  # the first admin token, once printed
+
+
+async def _demo_and_banner(
+    demo_data: bool, banner: _Banner, app: web.Application
+) -> AsyncIterator[None]:
+    store = app[STORE]
+    if demo_data and store.head == 0:
+        count = await record_demo(store)
+        print(f"execstore: recorded {count} demo executions in {banner.db}", flush=True)
+    url = f"{banner.base}/v1/executions"
+    print(f"execstore: serving {banner.db} on {url}", flush=True)
+    if banner.minted is not None:
+        print(f"execstore: admin token for this run (not stored): {banner.minted}", flush=True)
+        print(f'  curl -H "Authorization: Bearer {banner.minted}" {url}', flush=True)
+    elif banner.env_token is not None:
+        print("execstore: the token in EXECSTORE_TOKEN is accepted as admin", flush=True)
+    elif not banner.printed:
+        print(
+            "execstore: tokens exist in this file; make another with"
+            f" `execstore token create --db {banner.db} --scope admin`",
+            flush=True,
+        )
+    yield
