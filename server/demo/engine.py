@@ -52,9 +52,9 @@ from projections import ExecutionDetail, fold
 
 from ..http.keys import STORE
 
-# The catalogue and the node payloads are the historical demo's, so live runs
-# look like the executions already in the list.
-from .data import WORKFLOWS, Node, error_info, node_completed, node_started
+# The recorded demo's catalogue and node payloads, so live runs look like the
+# executions already in the list.
+from .catalogue import WORKFLOWS, Node, error_info, node_completed, node_started
 
 WORKER: Final = "demo-engine"
 _CANCEL_REQUESTED: Final = "execution.cancel_requested"
