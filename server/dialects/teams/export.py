@@ -6,7 +6,7 @@ Mapping choices the document leaves open:
 
 - ``days`` (default 30, 1 to 3650) counts back from now over the creation
   time; ``format`` is ``csv`` (default) or ``json``, in lower case.
-- the fields are the lists' and the detail's (see ``teams``): ``startedAt``
+- the fields are the lists' and the detail's (see the package's docstring): ``startedAt``
   and ``durationMs`` of an execution run from its creation; a node execution
   spans all its attempts; ``error``/``node_error`` is the last attempt's
   failure. An execution without nodes keeps one CSV row with empty node
