@@ -20,10 +20,10 @@ class Camel(Frozen, rename="camel"):
     """A shape whose fields are camelCase on the wire (the dialects' and exports')."""
 
 
+# Token usage on the wire. ``eventstore.Usage`` is what an engine reports,
+# ``projections.UsageDetail`` what a view sums. (A docstring here would be
+# its description in the OpenAPI document.)
 class UsageOut(Frozen, kw_only=True):
-    """Token usage on the wire; ``eventstore.Usage`` is what an engine reports,
-    ``projections.UsageDetail`` what a view sums."""
-
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost: float | None = None
