@@ -27,8 +27,8 @@ import msgspec
 
 from eventstore.frozen import Frozen
 
-from .summary import ROW_COLUMNS, TABLE, summary_row
-from .views import ExecutionDetail, ExecutionStatus, SummaryRow
+from .summary import TABLE
+from .views import ROW_COLUMNS, ExecutionStatus, SummaryRow, stored_row
 
 STATUSES: Final = frozenset(get_args(ExecutionStatus))
 MIN_LIMIT: Final = 1
@@ -85,7 +85,6 @@ NO_FILTER: Final = ListFilter()
 
 _SELECT: Final = f"SELECT {', '.join(ROW_COLUMNS)} FROM {TABLE}"
 _ORDER: Final = " ORDER BY created_at DESC, id DESC"
-_BOOLS: Final = tuple(ROW_COLUMNS.index(name) for name in ("test_mode", "cancel_requested"))
 
 
 async def list_executions(
@@ -99,7 +98,7 @@ async def list_executions(
     page's ``next_cursor``. Raises ``InvalidQuery``."""
     sql, params = list_query(filter, limit=limit, cursor=cursor)
     # Executed and fetched in one job: no open statement pins an old snapshot.
-    rows = [_to_row(values) for values in await conn.execute_fetchall(sql, params)]
+    rows = [stored_row(values) for values in await conn.execute_fetchall(sql, params)]
     if len(rows) <= limit:
         return Page(rows=rows)
     last = rows[limit - 1]
@@ -140,7 +139,7 @@ async def page_executions(
     clients page by number. Unlike the cursor walk, rows created meanwhile
     shift later pages: the price of page numbers. Raises ``InvalidQuery``."""
     sql, params = offset_query(filter, offset=offset, limit=limit)
-    return [_to_row(values) for values in await conn.execute_fetchall(sql, params)]
+    return [stored_row(values) for values in await conn.execute_fetchall(sql, params)]
 
 
 def offset_query(filter: ListFilter, *, offset: int, limit: int) -> tuple[str, list[Any]]:
@@ -223,21 +222,6 @@ def _check_int64(field: str, value: int) -> None:
     # Beyond 64 bits sqlite3 raises OverflowError: a bad input, not a server fault.
     if not INT64[0] <= value <= INT64[1]:
         raise InvalidQuery(field, "range", "must fit in a signed 64-bit integer")
-
-
-def row_of(detail: ExecutionDetail) -> SummaryRow:
-    """The list row of a folded detail, as the summary table holds it: what a
-    stream sends after each event, so a stream and the list never disagree."""
-    return summary_row(detail)
-
-
-def _to_row(values: Any) -> SummaryRow:
-    """A row read by ``_SELECT``: its columns are ``SummaryRow``'s fields, in
-    order. SQLite keeps booleans as integers, so those are turned back."""
-    values = list(values)
-    for index in _BOOLS:
-        values[index] = bool(values[index])
-    return SummaryRow(*values)
 
 
 # Cursors: urlsafe base64 (unpadded) of the JSON [version, created_at, id].

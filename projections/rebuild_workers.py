@@ -34,14 +34,14 @@ import msgspec
 from eventstore.reads import fold_share_sync
 from eventstore.schema import immediate
 
-from .summary import SummaryHook, parameters, write
+from .summary import SummaryHook, write
 
 _LENGTH: Final = struct.Struct("<I")
 
 
 class Round(msgspec.Struct, array_like=True, tag=True):
-    """One worker's share of one round: rows (as ``summary.parameters`` gives
-    them), links, events folded, executions created."""
+    """One worker's share of one round: rows (their columns, in
+    ``ROW_COLUMNS`` order), links, events folded, executions created."""
 
     rows: list[tuple[Any, ...]]
     links: list[tuple[int, int, int]]
@@ -159,7 +159,7 @@ def fold_rounds(
         batch = fold_share_sync(conn, start, min(start + batch_size, head), shares, share)
         folded = hook.fold(conn, batch)
         created = sum(1 for event in batch if event.version == 1)
-        rows = [parameters(row) for row in folded.rows]
+        rows = list(folded.rows)
         yield Round(rows, list(folded.links), len(batch), created)
 
 

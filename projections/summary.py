@@ -17,8 +17,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, NamedTuple
 
-from msgspec.structs import astuple
-
 from eventstore import RecordedEvent
 from eventstore.reads import events_for_folds_sync, execution_events_sync
 from eventstore.recent import RecentlyUsed
@@ -26,7 +24,7 @@ from eventstore.schema import immediate
 
 from . import summary_fold
 from .summary_fold import SummaryFold, fold_summary
-from .views import ExecutionDetail, SummaryRow
+from .views import ROW_COLUMNS, ExecutionDetail, SummaryRow
 
 TABLE: Final = "execution_summary"
 CATCH_UP_BATCH: Final = 5000
@@ -70,8 +68,6 @@ _FIRST_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
 DELETED_AT: Final = ("deleted_at", "INTEGER")
 # Set only by other executions' events, so the upsert leaves it alone.
 RETRY_SUCCESS: Final = ("retry_success_id", "INTEGER")
-# Every column, in ``SummaryRow``'s field order: what reads select and writes bind.
-ROW_COLUMNS: Final = SummaryRow.__struct_fields__
 # The indexes of migration 1 (name -> columns); migration 2 appends deleted_at to each.
 _INDEXED: Final[dict[str, str]] = {
     f"{TABLE}_created": "created_at, id",
@@ -106,22 +102,38 @@ NAME: Final = "summary"
 # Present while a rebuild runs with the indexes dropped (see ``indexes_dropped``).
 REBUILDING: Final = "summary:rebuilding"
 
-# A new row is written whole; an existing one keeps its id and its retry link.
+# Taken from the execution.queued event, so never changed once the row is written.
+_WRITTEN_ONCE: Final = frozenset(
+    {
+        *("id", "uuid", "external_id", "workflow_id", "workflow_name", "workflow_version"),
+        *("trigger", "display_name", "test_mode", "team_id", "created_at", "retry_of"),
+    }
+)
+# A new row is written whole. An update sets only what events change, so SQLite
+# rewrites only the indexes made of those: status's two, not created_at's,
+# workflow_id's or team_id's. Every index ends in deleted_at, so it is set apart
+# (``_MARK_DELETED``), as is the retry link (``_LINK_RETRY``), which only another
+# execution's events set.
 _UPSERT: Final = (
     f"INSERT INTO {TABLE}({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
     " ON CONFLICT(id) DO UPDATE SET "
     + ", ".join(
-        f"{name} = excluded.{name}" for name in ROW_COLUMNS if name not in ("id", RETRY_SUCCESS[0])
+        f"{name} = excluded.{name}"
+        for name in ROW_COLUMNS
+        if name not in _WRITTEN_ONCE | {DELETED_AT[0], RETRY_SUCCESS[0]}
     )
 )
+_MARK_DELETED: Final = f"UPDATE {TABLE} SET deleted_at = ? WHERE id = ?"
+_ID, _DELETED = ROW_COLUMNS.index("id"), ROW_COLUMNS.index(DELETED_AT[0])
 _LINK_RETRY: Final = (
     f"UPDATE {TABLE} SET retry_success_id = ? WHERE id = ? AND retry_success_id IS NULL"
 )
 
 
 def summary_row(detail: ExecutionDetail) -> SummaryRow:
-    """The row for ``detail``, with the retry link the detail carries (a
-    fold's own is None: only the table links retries)."""
+    """The row for ``detail``, as the table holds it, with the retry link the
+    detail carries (a fold's own is None: only the table links retries). A
+    stream sends it after each event, so a stream and the list never disagree."""
     counts, error = detail.node_counts, detail.error
     return SummaryRow(
         id=detail.id,
@@ -202,27 +214,28 @@ def replay_batch(
 
 class Folded(NamedTuple):
     """What a batch of events does to the view, ready to write: the rows of
-    the executions it touched, and its retry links as ``(position of the
-    completion, successful retry, the execution it retried)``, in log order."""
+    the executions it touched (their columns, in ``ROW_COLUMNS`` order), and
+    its retry links as ``(position of the completion, successful retry, the
+    execution it retried)``, in log order."""
 
-    rows: Sequence[SummaryRow]
+    rows: Sequence[tuple[Any, ...]]
     links: Sequence[tuple[int, int, int]]
-
-
-def parameters(row: SummaryRow) -> tuple[Any, ...]:
-    """The row as the upsert binds it: its fields, in ``ROW_COLUMNS`` order."""
-    return astuple(row)
 
 
 def write(
     conn: sqlite3.Connection,
-    rows: Iterable[Sequence[Any]],
+    rows: Sequence[Sequence[Any]],
     links: Sequence[tuple[int, int, int]],
 ) -> None:
-    """Write rows (as ``parameters`` gives them) and retry links, inside the
+    """Write rows (their columns, in ``ROW_COLUMNS`` order) and retry links, inside the
     caller's transaction. Links go in the order given: the first successful
     retry in the log wins."""
     conn.executemany(_UPSERT, rows)
+    # Nothing is recorded after execution.deleted, so this runs once per
+    # deleted execution: in the write that holds its delete.
+    deleted = [(row[_DELETED], row[_ID]) for row in rows if row[_DELETED] is not None]
+    if deleted:
+        conn.executemany(_MARK_DELETED, deleted)
     if links:
         conn.executemany(_LINK_RETRY, [(retry, of) for _, retry, of in links])
 
@@ -300,8 +313,7 @@ class SummaryHook:
                 position = step[0]
 
     def on_commit(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
-        rows, links = self.fold(conn, events)
-        write(conn, map(parameters, rows), links)
+        write(conn, *self.fold(conn, events))
 
     def fold(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> Folded:
         """The rows and retry links that ``events`` make, without writing them;
@@ -319,7 +331,7 @@ class SummaryHook:
             if acc.retry_of is not None and event.type == "execution.completed":
                 links.append((event.position, acc.id, acc.retry_of))
         self._remember(touched.values())
-        return Folded([summary_fold.row(acc) for acc in touched.values()], links)
+        return Folded([summary_fold.columns(acc) for acc in touched.values()], links)
 
     def _fold_through(self, conn: sqlite3.Connection, event: RecordedEvent) -> SummaryFold:
         """The fold of the execution up to and including ``event``."""

@@ -3,7 +3,9 @@
 ``summary.SummaryHook`` runs inside every write and over the whole log on a
 rebuild, so it cannot afford the detail fold (``detail.fold_step``), which
 builds a new frozen ``ExecutionDetail`` and copies node lists per event.
-``SummaryFold`` keeps the row's inputs and is stepped in place by ``apply``.
+``SummaryFold`` is the row itself, column by column under the columns' own
+names, stepped in place by ``apply``; the hook reads it by those names
+(``columns``), with nothing built in between.
 
 Every value must equal what ``summary.summary_row(detail.fold(events))``
 gives for the same events; tests/projections/test_summary_fold.py checks this
@@ -14,6 +16,7 @@ are noted where they are not obvious.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import Any, Final
 
 import msgspec
@@ -37,7 +40,7 @@ from eventstore import (
 )
 
 from .detail import ms_between
-from .views import ExecutionStatus, FoldError, SummaryRow
+from .views import ROW_COLUMNS, ExecutionStatus, FoldError, SummaryRow, stored_row
 
 # ``RecordedEvent.payload`` is two calls deep; over a rebuild's every event they cost as
 # much as the decode. The same decoder type, built once here.
@@ -45,42 +48,17 @@ _decode: Final = msgspec.json.Decoder(EventData).decode
 
 
 class SummaryFold:
-    """One execution's summary inputs after its events up to ``version``.
+    """One execution's summary row after its events up to ``version``, as the
+    table stores it: each column an attribute of the same name (``COLUMNS``),
+    booleans as 0 or 1. ``columns`` reads them by name, in the table's order.
 
-    ``nodes`` maps a node id to its latest attempt's ``(attempt, status)``, in
-    first-start order; ``failures`` a node id to its latest failure's
-    ``(code, message, version)``, which is all the detail fold's blame rule reads.
+    Besides the columns, ``nodes`` maps a node id to its latest attempt's
+    ``(attempt, status)``, in first-start order, and ``failures`` a node id to
+    its latest failure's ``(code, message, version)``, which is all the detail
+    fold's blame rule reads.
     """
 
-    __slots__ = (
-        "cancel_requested",
-        "created_at",
-        "deleted_at",
-        "display_name",
-        "duration_ms",
-        "error",
-        "external_id",
-        "failures",
-        "finished_at",
-        "id",
-        "last_recorded_at",
-        "nodes",
-        "position",
-        "retry_of",
-        "started_at",
-        "status",
-        "steps",
-        "team_id",
-        "test_mode",
-        "tokens",
-        "trigger",
-        "uuid",
-        "version",
-        "wait_till",
-        "workflow_id",
-        "workflow_name",
-        "workflow_version",
-    )
+    __slots__ = (*ROW_COLUMNS, "failures", "nodes")
 
     def __init__(self, data: ExecutionQueued, event: RecordedEvent) -> None:
         self.id = event.execution_id
@@ -92,25 +70,40 @@ class SummaryFold:
         self.status: ExecutionStatus = "queued"
         self.trigger = data.trigger
         self.display_name = data.display_name
-        self.test_mode = data.test_mode
+        self.test_mode = int(data.test_mode)
         self.team_id = data.team_id
         self.created_at = event.occurred_at
         self.started_at: int | None = None
         self.finished_at: int | None = None
         self.duration_ms: int | None = None
         self.tokens = 0
-        self.nodes: dict[str, tuple[int, str]] = {}
-        self.failures: dict[str, tuple[str, str, int]] = {}
+        # Counts of the nodes by their latest attempt's status, kept as they change.
+        self.nodes_total = self.nodes_running = self.nodes_completed = self.nodes_failed = 0
         self.steps = 0
-        # (code, message, node_id), as ``ExecutionError``; set only by execution.failed.
-        self.error: tuple[str, str, str | None] | None = None
+        # As ``ExecutionError``; set only by execution.failed.
+        self.error_code: str | None = None
+        self.error_message: str | None = None
+        self.error_node_id: str | None = None
         self.retry_of = data.retry_of
         self.wait_till: int | None = None
-        self.cancel_requested = False
-        self.deleted_at: int | None = None
+        self.cancel_requested = 0
         self.version = event.version
         self.position = event.position
-        self.last_recorded_at = event.recorded_at
+        self.updated_at = event.recorded_at
+        self.deleted_at: int | None = None
+        # Only other executions' events set it, and the upsert never overwrites it.
+        self.retry_success_id: int | None = None
+        self.nodes: dict[str, tuple[int, str]] = {}
+        self.failures: dict[str, tuple[str, str, int]] = {}
+
+
+# A fold's columns in the table's order, read by name: the upsert's parameters.
+columns: Final[Callable[[SummaryFold], tuple[Any, ...]]] = attrgetter(*ROW_COLUMNS)
+
+
+def row(acc: SummaryFold) -> SummaryRow:
+    """The fold as a ``SummaryRow``, read by name as ``columns`` reads it."""
+    return stored_row(columns(acc))
 
 
 def fold_summary(events: Iterable[RecordedEvent]) -> SummaryFold | None:
@@ -147,48 +140,7 @@ def apply(acc: SummaryFold, event: RecordedEvent) -> None:
     # then rolled back sees it ahead of the log, and folds again.
     acc.version = event.version
     acc.position = event.position
-    acc.last_recorded_at = event.recorded_at
-
-
-def row(acc: SummaryFold) -> SummaryRow:
-    """The summary row. Its retry link is None: only another execution's
-    events set it, and the upsert never overwrites it."""
-    statuses = [status for _, status in acc.nodes.values()]
-    error = acc.error
-    return SummaryRow(
-        id=acc.id,
-        uuid=acc.uuid,
-        external_id=acc.external_id,
-        workflow_id=acc.workflow_id,
-        workflow_name=acc.workflow_name,
-        workflow_version=acc.workflow_version,
-        status=acc.status,
-        trigger=acc.trigger,
-        display_name=acc.display_name,
-        test_mode=acc.test_mode,
-        team_id=acc.team_id,
-        created_at=acc.created_at,
-        started_at=acc.started_at,
-        finished_at=acc.finished_at,
-        duration_ms=acc.duration_ms,
-        tokens=acc.tokens,
-        nodes_total=len(statuses),
-        nodes_running=statuses.count("running"),
-        nodes_completed=statuses.count("completed"),
-        nodes_failed=statuses.count("failed"),
-        steps=acc.steps,
-        error_code=error[0] if error else None,
-        error_message=error[1] if error else None,
-        error_node_id=error[2] if error else None,
-        retry_of=acc.retry_of,
-        wait_till=acc.wait_till,
-        cancel_requested=acc.cancel_requested,
-        version=acc.version,
-        position=acc.position,
-        updated_at=acc.last_recorded_at,
-        deleted_at=acc.deleted_at,
-        retry_success_id=None,
-    )
+    acc.updated_at = event.recorded_at
 
 
 # Execution events
@@ -216,7 +168,7 @@ def _on_resumed(acc: SummaryFold, data: ExecutionResumed, event: RecordedEvent) 
 def _on_cancel_requested(
     acc: SummaryFold, data: ExecutionCancelRequested, event: RecordedEvent
 ) -> None:
-    acc.cancel_requested = True
+    acc.cancel_requested = 1
 
 
 def _on_cancelled(acc: SummaryFold, data: ExecutionCancelled, event: RecordedEvent) -> None:
@@ -230,10 +182,17 @@ def _on_completed(acc: SummaryFold, data: ExecutionCompleted, event: RecordedEve
 def _on_failed(acc: SummaryFold, data: ExecutionFailed, event: RecordedEvent) -> None:
     # As the detail fold: the reported error as is (a missing node_id is not
     # guessed), else the failure of the node that failed last and was not retried.
-    if data.error is not None:
-        acc.error = (data.error.code, data.error.message, data.error.node_id)
+    error = data.error
+    if error is not None:
+        acc.error_code, acc.error_message, acc.error_node_id = (
+            error.code,
+            error.message,
+            error.node_id,
+        )
     else:
-        acc.error = _blame_node(acc)
+        blamed = _blame_node(acc)
+        if blamed is not None:
+            acc.error_code, acc.error_message, acc.error_node_id = blamed
     _finish(acc, "failed", event)
 
 
@@ -270,24 +229,40 @@ def _blame_node(acc: SummaryFold) -> tuple[str, str, str | None] | None:
 
 
 def _on_node_started(acc: SummaryFold, data: NodeStarted, event: RecordedEvent) -> None:
-    acc.nodes[data.node_id] = (data.attempt, "running")
+    nodes = acc.nodes
+    before = nodes.get(data.node_id)
+    # The node's latest attempt changes: the counts by status follow it.
+    if before is None:
+        acc.nodes_total += 1
+    elif before[1] == "completed":
+        acc.nodes_completed -= 1
+    elif before[1] == "failed":
+        acc.nodes_failed -= 1
+    else:
+        acc.nodes_running -= 1
+    nodes[data.node_id] = (data.attempt, "running")
+    acc.nodes_running += 1
     acc.steps += 1
 
 
 def _on_node_completed(acc: SummaryFold, data: NodeCompleted, event: RecordedEvent) -> None:
     _end_attempt(acc, data.node_id, data.attempt, "completed")
+    acc.nodes_completed += 1
     acc.tokens += data.tokens
 
 
 def _on_node_failed(acc: SummaryFold, data: NodeFailed, event: RecordedEvent) -> None:
     _end_attempt(acc, data.node_id, data.attempt, "failed")
+    acc.nodes_failed += 1
     acc.failures[data.node_id] = (data.error.code, data.error.message, event.version)
 
 
 def _end_attempt(acc: SummaryFold, node_id: str, attempt: int, status: str) -> None:
+    """The running attempt ends; the caller counts it under ``status``."""
     if acc.nodes.get(node_id) != (attempt, "running"):
         raise FoldError(f"node {node_id!r} attempt {attempt} is not running in {acc.id}")
     acc.nodes[node_id] = (attempt, status)
+    acc.nodes_running -= 1
 
 
 _Handler = Callable[[SummaryFold, Any, RecordedEvent], None]

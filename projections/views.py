@@ -6,7 +6,8 @@ Frozen Structs, so a folded view can be shared, cached and encoded as is.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from collections.abc import Sequence
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -167,3 +168,18 @@ class SummaryRow(Frozen):
     updated_at: int
     deleted_at: int | None
     retry_success_id: int | None
+
+
+# The table's columns: ``SummaryRow``'s fields, in order. Reads select them and
+# writes bind them by these names.
+ROW_COLUMNS: Final = SummaryRow.__struct_fields__
+_BOOLEANS: Final = tuple(ROW_COLUMNS.index(name) for name in ("test_mode", "cancel_requested"))
+
+
+def stored_row(values: Sequence[Any]) -> SummaryRow:
+    """The row whose columns, in ``ROW_COLUMNS`` order, hold ``values`` as the
+    table stores them: SQLite keeps booleans as 0 or 1, so those turn back."""
+    fields = list(values)
+    for index in _BOOLEANS:
+        fields[index] = bool(fields[index])
+    return SummaryRow(*fields)

@@ -19,7 +19,7 @@ from eventstore.events import TERMINAL_TYPES
 from eventstore.lifecycle import TERMINAL
 from eventstore.recent import RecentlyUsed
 from projections import ExecutionDetail, fold_step
-from projections.queries import row_of
+from projections.summary import summary_row
 
 from ..http import params
 from ..http.access import caller, execution_id
@@ -95,7 +95,7 @@ async def _follow_execution(
             continue
         detail = fold_step(detail, event)
         body = wire.ExecutionStreamEvent(
-            event=wire.history_event(event), summary=wire.summary(row_of(detail))
+            event=wire.history_event(event), summary=wire.summary(summary_row(detail))
         )
         await stream.send(frame(event.type, _encoder.encode(body), event.position))
         if event.type in TERMINAL_TYPES:

@@ -41,7 +41,8 @@ from eventstore import (
 )
 from eventstore.lifecycle import TERMINAL
 from projections import ListFilter, Page, SummaryRow, list_executions
-from projections.summary import ROW_COLUMNS, TABLE, SummaryHook
+from projections.summary import TABLE, SummaryHook
+from projections.views import ROW_COLUMNS
 
 from . import SECOND, T0
 

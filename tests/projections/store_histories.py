@@ -56,7 +56,8 @@ from eventstore.events import ExecutionDeleted
 from eventstore.lifecycle import TERMINAL, Lifecycle, apply
 from eventstore.reads import events_after_sync
 from projections import fold
-from projections.summary import ROW_COLUMNS, TABLE, SummaryHook, parameters, summary_row
+from projections.summary import TABLE, SummaryHook, summary_row
+from projections.views import ROW_COLUMNS
 
 NODES: Final = ("a", "b")
 MAX_ATTEMPT: Final = 3
@@ -369,5 +370,5 @@ def expected_rows(events: Sequence[RecordedEvent]) -> Rows:
         detail = fold(stream)
         assert detail is not None
         linked = msgspec.structs.replace(detail, retry_success_id=success.get(execution_id))
-        rows[execution_id] = parameters(summary_row(linked))
+        rows[execution_id] = msgspec.structs.astuple(summary_row(linked))
     return rows
