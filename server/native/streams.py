@@ -192,7 +192,13 @@ def _stream_event(event: RecordedEvent) -> wire.StreamEvent:
     )
 
 
-_SSE: Final = {"type": "string"}
+# What both streams answer, for the document.
+_EVENT_STREAM: Final = Reply(
+    200,
+    "text/event-stream; id is the global position",
+    media="text/event-stream",
+    schema={"type": "string"},
+)
 EXECUTION_STREAM: Final = Endpoint(
     "GET",
     "/v1/executions/{id}/stream",
@@ -200,14 +206,7 @@ EXECUTION_STREAM: Final = Endpoint(
     "Live: the detail as event `snapshot`, then each event with the list row after it,"
     " until a terminal event (server-sent events)",
     READ,
-    (
-        Reply(
-            200,
-            "text/event-stream; id is the global position",
-            media="text/event-stream",
-            schema=_SSE,
-        ),
-    ),
+    (_EVENT_STREAM,),
     params=(path_id(), FROM_VERSION, ACCESS_TOKEN),
     errors=(400, 404),
 )
@@ -217,14 +216,7 @@ STORE_STREAM: Final = Endpoint(
     store_stream,
     "Live: every event after a position, then new ones (server-sent events)",
     READ,
-    (
-        Reply(
-            200,
-            "text/event-stream; id is the global position",
-            media="text/event-stream",
-            schema=_SSE,
-        ),
-    ),
+    (_EVENT_STREAM,),
     params=STORE_STREAM_PARAMS,
     errors=(400,),
 )

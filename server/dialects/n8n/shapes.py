@@ -17,6 +17,7 @@ import msgspec
 from eventstore.frozen import Frozen
 from projections import ExecutionDetail, SummaryRow
 from projections.detail import ms_between
+from projections.summary import summary_row
 from projections.views import AttemptDetail, ExecutionStatus, NodeDetail, NodeStatus
 
 from ...render.times import iso_ms, iso_ms_or_none
@@ -161,21 +162,11 @@ def list_item(row: SummaryRow) -> ListItem:
 
 def list_item_of(detail: ExecutionDetail, now_us: int) -> ListItem:
     """A list item with the data, from the fold (the summary row has none)."""
-    d = detail
-    return ListItem(
-        id=str(d.id),
-        finished=d.status == "completed",
-        mode=mode(d.trigger),
-        retry_of=_text(d.retry_of),
-        retry_success_id=_text(d.retry_success_id),
-        status=STATUS_NAMES[d.status],
-        started_at=iso_ms_or_none(d.started_at),
-        stopped_at=iso_ms_or_none(d.finished_at),
-        workflow_id=d.workflow_id,
-        wait_till=iso_ms_or_none(d.wait_till),
-        custom_data=d.metadata,
-        data=data(d, now_us),
-        workflow_data=workflow_data(d),
+    return msgspec.structs.replace(
+        list_item(summary_row(detail)),
+        custom_data=detail.metadata,
+        data=data(detail, now_us),
+        workflow_data=workflow_data(detail),
     )
 
 
