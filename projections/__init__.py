@@ -6,7 +6,7 @@ over the summary table, ``reader`` all of them over an open store. It imports
 ``eventstore`` and nothing of HTTP.
 """
 
-from .detail import elapsed_ms, fold, fold_step
+from .detail import DetailFold, NodeNow, elapsed_ms, fold, fold_step
 from .queries import (
     InvalidQuery,
     ListFilter,
@@ -34,11 +34,13 @@ from .views import (
     NodeTotals,
     SummaryRow,
     UsageDetail,
+    summary_row,
 )
 
 __all__ = [
     "MIXED_CURRENCY",
     "AttemptDetail",
+    "DetailFold",
     "ExecutionDetail",
     "ExecutionError",
     "ExecutionStatus",
@@ -47,6 +49,7 @@ __all__ = [
     "ListFilter",
     "NodeDetail",
     "NodeError",
+    "NodeNow",
     "NodeStatus",
     "NodeTotals",
     "Page",
@@ -66,4 +69,5 @@ __all__ = [
     "rebuild",
     "replay_as_of_time",
     "replay_as_of_version",
+    "summary_row",
 ]

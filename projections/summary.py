@@ -3,7 +3,7 @@
 ``SummaryHook`` is the log's commit hook: the writer calls it inside each
 write transaction, so a row is exactly as durable as the events it reflects.
 A row (``views.SummaryRow``) is a function of the execution's folded detail
-(``summary_row``; the hook computes the same row with the leaner
+(``views.summary_row``; the hook computes the same row with the leaner
 ``summary_fold``), plus
 ``retry_success_id``, which only another execution's events can set: when an
 execution with ``retry_of = X`` completes, X's row points at it (the first
@@ -24,7 +24,7 @@ from eventstore.schema import immediate
 
 from . import summary_fold
 from .summary_fold import SummaryFold, fold_summary
-from .views import ROW_COLUMNS, ExecutionDetail, SummaryRow
+from .views import ROW_COLUMNS
 
 TABLE: Final = "execution_summary"
 CATCH_UP_BATCH: Final = 5000
@@ -128,47 +128,6 @@ _ID, _DELETED = ROW_COLUMNS.index("id"), ROW_COLUMNS.index(DELETED_AT[0])
 _LINK_RETRY: Final = (
     f"UPDATE {TABLE} SET retry_success_id = ? WHERE id = ? AND retry_success_id IS NULL"
 )
-
-
-def summary_row(detail: ExecutionDetail) -> SummaryRow:
-    """The row for ``detail``, as the table holds it, with the retry link the
-    detail carries (a fold's own is None: only the table links retries). A
-    stream sends it after each event, so a stream and the list never disagree."""
-    counts, error = detail.node_counts, detail.error
-    return SummaryRow(
-        id=detail.id,
-        uuid=detail.uuid,
-        external_id=detail.external_id,
-        workflow_id=detail.workflow_id,
-        workflow_name=detail.workflow_name,
-        workflow_version=detail.workflow_version,
-        status=detail.status,
-        trigger=detail.trigger,
-        display_name=detail.display_name,
-        test_mode=detail.test_mode,
-        team_id=detail.team_id,
-        created_at=detail.created_at,
-        started_at=detail.started_at,
-        finished_at=detail.finished_at,
-        duration_ms=detail.duration_ms,
-        tokens=detail.tokens,
-        nodes_total=len(detail.nodes),
-        nodes_running=counts.get("running", 0),
-        nodes_completed=counts.get("completed", 0),
-        nodes_failed=counts.get("failed", 0),
-        steps=detail.steps,
-        error_code=error.code if error else None,
-        error_message=error.message if error else None,
-        error_node_id=error.node_id if error else None,
-        retry_of=detail.retry_of,
-        wait_till=detail.wait_till,
-        cancel_requested=detail.cancel_requested,
-        version=detail.version,
-        position=detail.position,
-        updated_at=detail.last_recorded_at,
-        deleted_at=detail.deleted_at,
-        retry_success_id=detail.retry_success_id,
-    )
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -7,7 +7,7 @@ builds a new frozen ``ExecutionDetail`` and copies node lists per event.
 names, stepped in place by ``apply``; the hook reads it by those names
 (``columns``), with nothing built in between.
 
-Every value must equal what ``summary.summary_row(detail.fold(events))``
+Every value must equal what ``views.summary_row(detail.fold(events))``
 gives for the same events; tests/projections/test_summary_fold.py checks this
 on every prefix of random histories. The rules mirrored from the detail fold
 are noted where they are not obvious.

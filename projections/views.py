@@ -183,3 +183,44 @@ def stored_row(values: Sequence[Any]) -> SummaryRow:
     for index in _BOOLEANS:
         fields[index] = bool(fields[index])
     return SummaryRow(*fields)
+
+
+def summary_row(detail: ExecutionDetail) -> SummaryRow:
+    """The row for ``detail``, as the table holds it, with the retry link the
+    detail carries (a fold's own is None: only the table links retries). A
+    stream sends it after each event, so a stream and the list never disagree."""
+    counts, error = detail.node_counts, detail.error
+    return SummaryRow(
+        id=detail.id,
+        uuid=detail.uuid,
+        external_id=detail.external_id,
+        workflow_id=detail.workflow_id,
+        workflow_name=detail.workflow_name,
+        workflow_version=detail.workflow_version,
+        status=detail.status,
+        trigger=detail.trigger,
+        display_name=detail.display_name,
+        test_mode=detail.test_mode,
+        team_id=detail.team_id,
+        created_at=detail.created_at,
+        started_at=detail.started_at,
+        finished_at=detail.finished_at,
+        duration_ms=detail.duration_ms,
+        tokens=detail.tokens,
+        nodes_total=sum(counts.values()),  # the nodes, counted by their status
+        nodes_running=counts.get("running", 0),
+        nodes_completed=counts.get("completed", 0),
+        nodes_failed=counts.get("failed", 0),
+        steps=detail.steps,
+        error_code=error.code if error else None,
+        error_message=error.message if error else None,
+        error_node_id=error.node_id if error else None,
+        retry_of=detail.retry_of,
+        wait_till=detail.wait_till,
+        cancel_requested=detail.cancel_requested,
+        version=detail.version,
+        position=detail.position,
+        updated_at=detail.last_recorded_at,
+        deleted_at=detail.deleted_at,
+        retry_success_id=detail.retry_success_id,
+    )

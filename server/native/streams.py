@@ -18,8 +18,8 @@ from eventstore import RecordedEvent, Subscription, SubscriptionFilter
 from eventstore.events import TERMINAL_TYPES
 from eventstore.lifecycle import TERMINAL
 from eventstore.recent import RecentlyUsed
-from projections import ExecutionDetail, fold_step
-from projections.summary import summary_row
+from projections import DetailFold, ExecutionDetail
+from projections.views import summary_row
 
 from ..http import params
 from ..http.access import caller, execution_id
@@ -88,14 +88,19 @@ async def _follow_execution(
     subscription: Subscription,
     detail: ExecutionDetail | None,
 ) -> None:
+    # Stepped in place: each event costs the same whatever the execution's size.
+    folding = None if detail is None else DetailFold.of(detail)
     heartbeat = request.app[SETTINGS].heartbeat
     async for event in with_heartbeats(subscription, heartbeat):
         if event is None:
             await stream.comment("ping")
             continue
-        detail = fold_step(detail, event)
+        if folding is None:
+            folding = DetailFold.start(event)
+        else:
+            folding.step(event)
         body = wire.ExecutionStreamEvent(
-            event=wire.history_event(event), summary=wire.summary(summary_row(detail))
+            event=wire.history_event(event), summary=wire.summary(summary_row(folding.head()))
         )
         await stream.send(frame(event.type, _encoder.encode(body), event.position))
         if event.type in TERMINAL_TYPES:

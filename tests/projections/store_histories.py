@@ -56,8 +56,8 @@ from eventstore.events import ExecutionDeleted
 from eventstore.lifecycle import TERMINAL, Lifecycle, apply
 from eventstore.reads import events_after_sync
 from projections import fold
-from projections.summary import TABLE, SummaryHook, summary_row
-from projections.views import ROW_COLUMNS
+from projections.summary import TABLE, SummaryHook
+from projections.views import ROW_COLUMNS, summary_row
 
 NODES: Final = ("a", "b")
 MAX_ATTEMPT: Final = 3

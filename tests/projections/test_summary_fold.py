@@ -25,8 +25,8 @@ from eventstore import (
 )
 from eventstore.events import encode_data
 from projections import FoldError, fold
-from projections.summary import summary_row
 from projections.summary_fold import apply, fold_summary, row, step
+from projections.views import summary_row
 
 from . import A1, Q, S, history
 from .test_replay import PROPERTY_SETTINGS, draw_history

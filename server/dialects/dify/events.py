@@ -68,7 +68,7 @@ from eventstore import (
 from eventstore.events import TERMINAL_TYPES, now_us
 from eventstore.frozen import Frozen
 from eventstore.lifecycle import TERMINAL
-from projections import AttemptDetail, ExecutionDetail, NodeDetail, fold_step
+from projections import AttemptDetail, DetailFold, ExecutionDetail, NodeNow
 
 from ...http import params
 from ...http.access import caller, first_event
@@ -196,11 +196,11 @@ def _metadata(attempt: AttemptDetail) -> ExecutionMetadata | None:
 
 
 class _Run:
-    """One run's events folded as they come, and the Dify events they make."""
+    """One run's events folded as they come, and the Dify events they make.
+    Each event costs the same whatever the run's size (see ``DetailFold``)."""
 
     def __init__(self) -> None:
-        self.detail: ExecutionDetail | None = None
-        self._places: dict[str, int] = {}  # node id -> its place in ``detail.nodes``
+        self._fold: DetailFold | None = None
         self._indexes: dict[str, int] = {}  # node id -> ``index`` of its running attempt
 
     def messages(self, events: list[RecordedEvent]) -> tuple[bytes, bool]:
@@ -215,7 +215,12 @@ class _Run:
         return b"".join(out), False
 
     def step(self, event: RecordedEvent) -> StreamEvent | None:
-        detail = self.detail = fold_step(self.detail, event)
+        if self._fold is None:
+            folding = self._fold = DetailFold.start(event)
+        else:
+            folding = self._fold
+            folding.step(event)
+        detail = folding.head()
         match event.payload():
             case ExecutionStarted():
                 started = WorkflowStarted(
@@ -226,29 +231,23 @@ class _Run:
                 )
                 return _wrap(detail, "workflow_started", started)
             case NodeStarted(node_id=node_id):
-                return _wrap(detail, "node_started", self._started(detail, node_id))
+                started_node = self._started(detail, folding.node(node_id))
+                return _wrap(detail, "node_started", started_node)
             case NodeCompleted(node_id=node_id) | NodeFailed(node_id=node_id):
-                finished = self._finished(detail, self._node(detail, node_id), event)
+                finished = self._finished(detail, folding.node(node_id), event)
                 return _wrap(detail, "node_finished", finished)
         if event.type in TERMINAL_TYPES:
             return workflow_finished(detail, now_us())
         return None
 
-    def _node(self, detail: ExecutionDetail, node_id: str) -> NodeDetail:
-        place = self._places.get(node_id)
-        if place is None:  # its first start: nodes come in the order they first started
-            place = self._places[node_id] = len(detail.nodes) - 1
-        return detail.nodes[place]
-
-    def _started(self, detail: ExecutionDetail, node_id: str) -> NodeStartedData:
-        node = self._node(detail, node_id)
-        attempt = node.attempts[-1]
-        index = self._indexes[node_id] = detail.steps
+    def _started(self, detail: ExecutionDetail, node: NodeNow) -> NodeStartedData:
+        attempt = node.attempt
+        index = self._indexes[node.node_id] = detail.steps
         return NodeStartedData(
             id=_attempt_id(detail, attempt),
-            node_id=node_id,
+            node_id=node.node_id,
             node_type=node.node_type or "",
-            title=node.node_name or node_id,
+            title=node.node_name or node.node_id,
             index=index,
             predecessor_node_id=None,
             inputs=attempt.input,
@@ -256,9 +255,9 @@ class _Run:
         )
 
     def _finished(
-        self, detail: ExecutionDetail, node: NodeDetail, event: RecordedEvent
+        self, detail: ExecutionDetail, node: NodeNow, event: RecordedEvent
     ) -> NodeFinishedData:
-        attempt = node.attempts[-1]
+        attempt = node.attempt
         failed = attempt.error
         return NodeFinishedData(
             id=_attempt_id(detail, attempt),

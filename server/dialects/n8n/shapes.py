@@ -17,8 +17,7 @@ import msgspec
 from eventstore.frozen import Frozen
 from projections import ExecutionDetail, SummaryRow
 from projections.detail import ms_between
-from projections.summary import summary_row
-from projections.views import AttemptDetail, ExecutionStatus, NodeDetail, NodeStatus
+from projections.views import AttemptDetail, ExecutionStatus, NodeDetail, NodeStatus, summary_row
 
 from ...render.times import iso_ms, iso_ms_or_none
 from ...render.wire import Camel
