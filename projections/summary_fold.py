@@ -77,8 +77,8 @@ class SummaryFold:
         self.finished_at: int | None = None
         self.duration_ms: int | None = None
         self.tokens = 0
-        # Counts of the nodes by their latest attempt's status: ``columns`` counts
-        # them from ``nodes`` when it reads the row, once a write, not once an event.
+        # Counts of the nodes by their latest attempt's status, kept as node
+        # events come: a write costs the same however many nodes there are.
         self.nodes_total = self.nodes_running = self.nodes_completed = self.nodes_failed = 0
         self.steps = 0
         # As ``ExecutionError``; set only by execution.failed.
@@ -98,17 +98,8 @@ class SummaryFold:
         self.failures: dict[str, tuple[str, str, int]] = {}
 
 
-_read_columns: Final[Callable[[SummaryFold], tuple[Any, ...]]] = attrgetter(*ROW_COLUMNS)
-
-
-def columns(acc: SummaryFold) -> tuple[Any, ...]:
-    """The fold's columns in the table's order, read by name: the upsert's parameters."""
-    statuses = [status for _, status in acc.nodes.values()]
-    acc.nodes_total = len(statuses)
-    acc.nodes_running = statuses.count("running")
-    acc.nodes_completed = statuses.count("completed")
-    acc.nodes_failed = statuses.count("failed")
-    return _read_columns(acc)
+# The fold's columns in the table's order, read by name: the upsert's parameters.
+columns: Final[Callable[[SummaryFold], tuple[Any, ...]]] = attrgetter(*ROW_COLUMNS)
 
 
 def row(acc: SummaryFold) -> SummaryRow:
@@ -239,24 +230,39 @@ def _blame_node(acc: SummaryFold) -> tuple[str, str, str | None] | None:
 
 
 def _on_node_started(acc: SummaryFold, data: NodeStarted, event: RecordedEvent) -> None:
-    acc.nodes[data.node_id] = (data.attempt, "running")
+    nodes = acc.nodes
+    before = nodes.get(data.node_id)
+    if before is None:
+        acc.nodes_total += 1
+    elif before[1] == "completed":  # a new attempt of a node that had ended
+        acc.nodes_completed -= 1
+    elif before[1] == "failed":
+        acc.nodes_failed -= 1
+    else:
+        acc.nodes_running -= 1
+    nodes[data.node_id] = (data.attempt, "running")
+    acc.nodes_running += 1
     acc.steps += 1
 
 
 def _on_node_completed(acc: SummaryFold, data: NodeCompleted, event: RecordedEvent) -> None:
     _end_attempt(acc, data.node_id, data.attempt, "completed")
+    acc.nodes_completed += 1
     acc.tokens += data.tokens
 
 
 def _on_node_failed(acc: SummaryFold, data: NodeFailed, event: RecordedEvent) -> None:
     _end_attempt(acc, data.node_id, data.attempt, "failed")
+    acc.nodes_failed += 1
     acc.failures[data.node_id] = (data.error.code, data.error.message, event.version)
 
 
 def _end_attempt(acc: SummaryFold, node_id: str, attempt: int, status: str) -> None:
+    """The running attempt ends; the caller counts it under ``status``."""
     if acc.nodes.get(node_id) != (attempt, "running"):
         raise FoldError(f"node {node_id!r} attempt {attempt} is not running in {acc.id}")
     acc.nodes[node_id] = (attempt, status)
+    acc.nodes_running -= 1
 
 
 _Handler = Callable[[SummaryFold, Any, RecordedEvent], None]
