@@ -33,6 +33,7 @@ from .events import (
 )
 from .hashchain import VerifyReport
 from .hooks import CommitHook
+from .limits import LimitExceeded, Limits
 from .store import EventStore
 from .subscriptions import Subscription, SubscriptionFilter
 from .writer import AppendResult, CreatedExecution
@@ -57,6 +58,8 @@ __all__ = [
     "ExecutionWaiting",
     "IdempotencyConflict",
     "InvalidEvent",
+    "LimitExceeded",
+    "Limits",
     "NewEvent",
     "NodeCompleted",
     "NodeFailed",

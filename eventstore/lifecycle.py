@@ -55,10 +55,12 @@ class Lifecycle:
     """What the rules need to know of one execution: status, version, nodes.
 
     ``nodes`` maps a node id to ``(last attempt, finished)``; ``deleted`` is
-    set by ``execution.deleted`` and leaves ``status`` as it was.
+    set by ``execution.deleted`` and leaves ``status`` as it was. ``size`` is
+    the bytes of its stored payloads, which the writer keeps (``apply`` never
+    sees the bytes) for the store's limits.
     """
 
-    __slots__ = ("deleted", "nodes", "status", "team_id", "version", "workflow_id")
+    __slots__ = ("deleted", "nodes", "size", "status", "team_id", "version", "workflow_id")
 
     def __init__(
         self,
@@ -68,6 +70,7 @@ class Lifecycle:
         team_id: str | None = None,
         nodes: dict[str, tuple[int, bool]] | None = None,
         deleted: bool = False,
+        size: int = 0,
     ) -> None:
         self.status = status
         self.version = version
@@ -75,6 +78,7 @@ class Lifecycle:
         self.team_id = team_id
         self.nodes = nodes if nodes is not None else {}
         self.deleted = deleted
+        self.size = size
 
     def copy(self) -> Lifecycle:
         return Lifecycle(
@@ -84,6 +88,7 @@ class Lifecycle:
             self.team_id,
             dict(self.nodes),
             self.deleted,
+            self.size,
         )
 
 

@@ -39,6 +39,7 @@ from .events import (
 )
 from .hashchain import VerifyReport, verify_file
 from .hooks import CommitHook
+from .limits import LimitExceeded, Limits, check_free_form
 from .subscriptions import Hub, Subscription, SubscriptionFilter
 from .writer import (
     AppendRequest,
@@ -63,8 +64,10 @@ class EventStore:
         hook: CommitHook | None = None,
         subscriber_buffer: int = 10_000,
         state_cache: int = 100_000,
+        limits: Limits | None = None,
     ) -> None:
         self.path = Path(path)
+        self.limits = limits or Limits()
         self.durability: schema.Durability = durability
         self._hook = hook
         self._subscriber_buffer = subscriber_buffer
@@ -88,7 +91,12 @@ class EventStore:
     async def open(self) -> None:
         conn = await asyncio.to_thread(self._open_writer_connection)
         self._writer = Writer(
-            conn, self._hook, self._hub.publish, self._hub.listening, self._state_cache
+            conn,
+            self._hook,
+            self._hub.publish,
+            self._hub.listening,
+            self._state_cache,
+            self.limits,
         )
         self._writer.start()
         try:
@@ -150,9 +158,11 @@ class EventStore:
         """
         queued = msgspec.structs.replace(queued, uuid=str(uuid.uuid4()))
         now = now_us()
-        rest = _prepare_all(events, now)
+        self.limits.refuse_too_many(1 + len(events))
+        rest = _prepare_all(events, now, self.limits)
         _refuse_repeated_ids(rest)
-        first = _prepare_data(queued, None, now if occurred_at is None else occurred_at, "queued")
+        when = now if occurred_at is None else occurred_at
+        first = _prepare_data(queued, None, when, "queued", self.limits, data_field="queued")
         prepared = [first, *rest]
         future: asyncio.Future[CreatedExecution] = asyncio.get_running_loop().create_future()
         self._live_writer().submit(CreateRequest(prepared, future))
@@ -170,7 +180,8 @@ class EventStore:
         with nothing written."""
         if not events:
             raise InvalidEvent("events", "an append needs at least one event")
-        prepared = _prepare_all(events, now_us())
+        self.limits.refuse_too_many(len(events))
+        prepared = _prepare_all(events, now_us(), self.limits)
         _refuse_repeated_ids(prepared)
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         self._live_writer().submit(AppendRequest(execution_id, prepared, expected_version, future))
@@ -261,12 +272,14 @@ class EventStore:
         return self._reader
 
 
-def _prepare_all(events: Sequence[EventData | NewEvent], now: int) -> list[Prepared]:
+def _prepare_all(
+    events: Sequence[EventData | NewEvent], now: int, limits: Limits
+) -> list[Prepared]:
     prepared = []
     for index, event in enumerate(events):
         field = f"events[{index}]"
         if not isinstance(event, NewEvent):
-            prepared.append(_prepare_data(event, None, now, field))
+            prepared.append(_prepare_data(event, None, now, field, limits))
             continue
         event_id, occurred_at = event.event_id, event.occurred_at
         if event_id is not None and not 0 < len(event_id) <= MAX_EVENT_ID_LENGTH:
@@ -274,18 +287,37 @@ def _prepare_all(events: Sequence[EventData | NewEvent], now: int) -> list[Prepa
                 f"{field}.event_id", f"must be 1 to {MAX_EVENT_ID_LENGTH} characters"
             )
         when = now if occurred_at is None else occurred_at
-        prepared.append(_prepare_data(event.data, event_id, when, field))
+        prepared.append(_prepare_data(event.data, event_id, when, field, limits))
     return prepared
 
 
-def _prepare_data(data: EventData, event_id: str | None, occurred_at: int, field: str) -> Prepared:
+def _prepare_data(
+    data: EventData,
+    event_id: str | None,
+    occurred_at: int,
+    field: str,
+    limits: Limits,
+    *,
+    data_field: str | None = None,
+) -> Prepared:
+    """One event encoded and checked; its payload's fields are named under
+    ``data_field`` (``events[2].data`` unless given)."""
+    data_field = f"{field}.data" if data_field is None else data_field
     raw = data_encoder.encode(data)
+    if len(raw) > limits.event_bytes:
+        raise LimitExceeded(
+            data_field,
+            "event_bytes",
+            f"an event's payload is at most {limits.event_bytes:,} bytes, not {len(raw):,}",
+        )
+    # Before the decode, which recurses: JSON deep enough to exhaust the stack is refused here.
+    check_free_form(data, limits, data_field)
     try:
         # Raw fields built in-process are unchecked bytes; a row that does not
         # decode would make its execution unreadable, so check once, here.
         decode_data(raw)
     except msgspec.DecodeError as error:
-        raise InvalidEvent(f"{field}.data", str(error)) from None
+        raise InvalidEvent(data_field, str(error)) from None
     if event_id is None:
         return Prepared(data, WIRE_NAMES[type(data)], raw, new_event_id(), False, occurred_at)
     return Prepared(data, WIRE_NAMES[type(data)], raw, event_id, True, occurred_at)

@@ -26,6 +26,7 @@ from .events import EventData, ExecutionQueued, RecordedEvent, decode_data, now_
 from .frozen import Frozen
 from .hashchain import GENESIS, row_hash
 from .hooks import CommitHook
+from .limits import LimitExceeded, Limits
 from .recent import RecentlyUsed
 
 MAX_BATCH: Final = 512
@@ -152,8 +153,10 @@ class Writer:
         publish: Callable[[list[RecordedEvent]], None],
         listening: Callable[[], bool],
         cache_size: int,
+        limits: Limits,
     ) -> None:
         self._conn = conn
+        self._limits = limits
         self._hook = hook
         self._publish = publish
         self._listening = listening
@@ -306,6 +309,7 @@ class Writer:
         state = lifecycle.Lifecycle()
         for data, _, _ in rows:
             lifecycle.apply(state, decode_data(data))
+            state.size += len(data)
         self._states.store(execution_id, state)
         return state
 
@@ -319,7 +323,8 @@ class Writer:
             new = state.copy()
             for index, event in enumerate(request.events):
                 lifecycle.apply(new, event.data, index)
-        except (RuleViolation, VersionConflict) as err:
+            self._grow(new, request.events)
+        except (RuleViolation, VersionConflict, LimitExceeded) as err:
             # A re-sent append breaks the rules the second time; recognise it first.
             return self._duplicates(request, tx.seen) or err
         positions = self._add_rows(tx, request.execution_id, state, request.events)
@@ -345,7 +350,8 @@ class Writer:
         try:
             for index, event in enumerate(rest):
                 lifecycle.apply(new, event.data, index)
-        except RuleViolation as err:
+            self._grow(new, request.events)
+        except (RuleViolation, LimitExceeded) as err:
             return err
         execution_id = tx.next_id
         tx.next_id += 1
@@ -365,6 +371,25 @@ class Writer:
         if queued.external_id is not None:
             tx.created[queued.external_id] = msgspec.structs.replace(created, created=False)
         return created
+
+    def _grow(self, state: lifecycle.Lifecycle, events: list[Prepared]) -> None:
+        """Count ``events``' payloads into ``state``; refuse an execution past its limits."""
+        limits = self._limits
+        state.size += sum(len(event.raw) for event in events)
+        if state.version > limits.events_per_execution:
+            raise LimitExceeded(
+                "events",
+                "events_per_execution",
+                f"an execution holds at most {limits.events_per_execution:,} events;"
+                f" this would make {state.version:,}",
+            )
+        if state.size > limits.execution_bytes:
+            raise LimitExceeded(
+                "events",
+                "execution_bytes",
+                f"an execution holds at most {limits.execution_bytes:,} bytes of payloads;"
+                f" this would make {state.size:,}",
+            )
 
     def _add_rows(
         self, tx: _Tx, execution_id: int, before: lifecycle.Lifecycle, events: list[Prepared]

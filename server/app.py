@@ -49,7 +49,7 @@ def create_app(
 
     async def store_context(app: web.Application) -> AsyncIterator[None]:
         async with (
-            EventStore(db_path, hook=SummaryHook()) as store,
+            EventStore(db_path, hook=SummaryHook(), limits=settings.limits) as store,
             ViewReader(store) as views,
         ):
             app[STORE], app[VIEWS] = store, views

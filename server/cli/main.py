@@ -11,7 +11,7 @@ from pathlib import Path
 
 import msgspec
 
-from eventstore import StoreError
+from eventstore import Limits, StoreError
 from eventstore.credentials import insert_token, record_in_file
 from eventstore.hashchain import verify_file
 from projections.rebuild import rebuild
@@ -48,6 +48,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         dialects.setdefault(name, {})[key] = value
     settings = Settings(
         max_body=args.max_body,
+        limits=Limits(event_bytes=args.max_event_bytes),
         env_token=os.environ.get("EXECSTORE_TOKEN") or None,
         root_dialect=args.root_dialect,
         dialects=dialects,
@@ -123,6 +124,12 @@ def _serve_arguments(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--max-body", type=_positive, default=DEFAULT_MAX_BODY, help="request body limit, bytes"
+    )
+    serve.add_argument(
+        "--max-event-bytes",
+        type=_positive,
+        default=Limits().event_bytes,
+        help="one event's payload limit, bytes (as stored)",
     )
 
 

@@ -8,16 +8,20 @@ are ISO 8601 on the wire and microseconds in the store.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Final, TypeVar
 
 import msgspec
 from aiohttp import web
 
-from eventstore import EventData, ExecutionQueued, ExecutionWaiting, NewEvent
+from eventstore import EventData, ExecutionQueued, ExecutionWaiting, LimitExceeded, NewEvent
 from eventstore.events import EVENT_TYPES
+from eventstore.limits import nested_deeper_than
 
 from ..render.bodies import APPEND_TYPES, AppendBody, Body, CancelBody, CreateBody, EventIn
 from .errors import ApiError, from_decode
+from .keys import STORE
 from .params import parse_time
 
 T = TypeVar("T")
@@ -48,15 +52,28 @@ _BODY_DECODERS: Final[dict[type[Any], msgspec.json.Decoder[Any]]] = {
 }
 
 
-async def body_bytes(request: web.Request) -> bytes:
-    """The body, within the app's size limit (aiohttp raises 413 past it), and
-    valid UTF-8: raw JSON values are stored as sent, so they must be text."""
+# How deep a valid body nests around a free-form field: the body, its events
+# array, an event, its data.
+_ENVELOPE_DEPTH: Final = 4
+
+
+async def body_bytes(request: web.Request, *, envelope: int = _ENVELOPE_DEPTH) -> bytes:
+    """The body, within the app's size limit (aiohttp raises 413 past it),
+    valid UTF-8 (raw JSON values are stored as sent, so they must be text),
+    and not nested far deeper than the store's JSON depth allows a free-form
+    field inside ``envelope`` levels: JSON deep enough to exhaust a decoder's
+    stack is refused before any decoder recurses into it. Up to twice the
+    limit, the store's own check names the field at fault instead."""
     body = await request.read()
     try:
         body.decode()
     except UnicodeDecodeError as error:
         message = f"the body is not UTF-8 (byte {error.start})"
         raise ApiError(400, "invalid_utf8", message, field="body") from None
+    depth = request.app[STORE].limits.json_depth
+    if nested_deeper_than(body, 2 * depth + envelope):
+        message = f"JSON nested deeper than {depth} levels in a free-form field"
+        raise LimitExceeded("body", "json_depth", message)
     return body
 
 
@@ -78,6 +95,18 @@ async def decode_body(request: web.Request, kind: type[T], *, empty_ok: bool = F
         body = b"{}"
     decoded: T = decode_json(_BODY_DECODERS[kind], body)
     return decoded
+
+
+@contextmanager
+def body_fields(store_name: str, body_name: str = "") -> Iterator[None]:
+    """Limits refused by the store name its fields (``queued.input``); the
+    client named them otherwise (``input``, or the whole body)."""
+    try:
+        yield
+    except LimitExceeded as exc:
+        if exc.field.startswith(store_name):
+            exc.field = body_name + exc.field.removeprefix(store_name)
+        raise
 
 
 def new_events(events: list[EventIn], prefix: str = "events") -> list[NewEvent]:

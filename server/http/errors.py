@@ -21,6 +21,7 @@ from eventstore import (
     ExecutionNotFound,
     IdempotencyConflict,
     InvalidEvent,
+    LimitExceeded,
     RuleViolation,
     StoreClosed,
     VersionConflict,
@@ -108,9 +109,21 @@ def from_store(exc: Exception) -> ApiError | None:
         case RuleViolation():
             field = f"events[{exc.index}]"
             return ApiError(422, "rule_violation", str(exc), field=field, rule=exc.rule)
+        case LimitExceeded():
+            status = _LIMIT_STATUS.get(exc.limit, 413)
+            return ApiError(status, "limit_exceeded", str(exc), field=exc.field, rule=exc.limit)
         case StoreClosed():
             return ApiError(503, "shutting_down", "the server is shutting down")
     return None
+
+
+# A request too large is a 413; JSON nested too deep, a malformed one (400); an
+# execution that would outgrow its limits, a refused state change (422).
+_LIMIT_STATUS: Final = {
+    "json_depth": 400,
+    "events_per_execution": 422,
+    "execution_bytes": 422,
+}
 
 
 def as_api_error(exc: Exception) -> ApiError | None:

@@ -14,14 +14,16 @@ from .params import Param
 
 _REF: Final = "#/components/schemas/{name}"
 _ERRORS: Final = {
-    400: "bad input: malformed JSON, a wrong type, an unknown parameter or event type",
+    400: "bad input: malformed JSON, a wrong type, an unknown parameter or event type,"
+    " JSON nested deeper than the limit",
     401: "no token, or an unknown one",
     403: "the token lacks the scope, or names another team",
     404: "not found (or another team's)",
     405: "method not allowed",
     409: "conflict: stale expected_version, event_id re-sent with other content, finished",
-    413: "body over the size limit",
-    422: "a lifecycle rule was broken; error.rule names it",
+    413: "body over the size limit, or more events, or a larger event, than the limits allow",
+    422: "a lifecycle rule was broken, or the execution would outgrow its limits;"
+    " error.rule names it",
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any, Final
 import msgspec
 
 from eventstore.frozen import Frozen
+from eventstore.limits import Limits
 
 from ..render.masking import DEFAULT_MASKED_KEYS
 
@@ -15,6 +16,9 @@ DEFAULT_MAX_BODY: Final = 10 * 1024 * 1024
 
 class Settings(Frozen, kw_only=True):
     max_body: int = DEFAULT_MAX_BODY  # bytes; larger bodies get 413
+    # What the store accepts: events per request and per execution, bytes per
+    # event and per execution, JSON depth (see ``eventstore.limits``).
+    limits: Limits = Limits()
     # Exports mask the values under these keys, at any depth, in any case.
     masked_keys: tuple[str, ...] = tuple(sorted(DEFAULT_MASKED_KEYS))
     env_token: str | None = None  # accepted as an admin token, never stored

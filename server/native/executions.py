@@ -17,7 +17,7 @@ from projections import elapsed_ms, fold
 from ..http import params
 from ..http.access import caller, execution_id, first_event
 from ..http.auth import CANCEL, READ, WRITE, Principal, check_team
-from ..http.decoding import decode_body, new_events, queued_event
+from ..http.decoding import body_fields, decode_body, new_events, queued_event
 from ..http.endpoints import Endpoint, Link, Reply
 from ..http.errors import ApiError
 from ..http.keys import STORE, VIEWS
@@ -33,10 +33,13 @@ async def create(request: web.Request) -> web.Response:
     check_team(who, body.team_id, "team_id")
     if body.retry_of is not None:
         await _visible(request, who, body.retry_of, "retry_of")
+    store = request.app[STORE]
+    store.limits.refuse_too_many(1 + len(body.events))  # before decoding any of them
     events = new_events(body.events)
     occurred_at = params.parse_time(body.occurred_at, "occurred_at")
     queued = queued_event(body, body.team_id or who.team_id)
-    created = await request.app[STORE].create_execution(queued, events, occurred_at=occurred_at)
+    with body_fields("queued."):  # the queued event's fields are the body's own
+        created = await store.create_execution(queued, events, occurred_at=occurred_at)
     new = fold(created.events)
     if new is not None:
         # The execution as this create committed it: no read back on the loop.
@@ -54,8 +57,10 @@ async def append(request: web.Request) -> web.Response:
     body = await decode_body(request, bodies.AppendBody)
     if not body.events:
         raise ApiError(400, "empty", "an append needs at least one event", field="events")
+    store = request.app[STORE]
+    store.limits.refuse_too_many(len(body.events))  # before decoding any of them
     events = new_events(body.events)
-    result = await request.app[STORE].append(target, events, expected_version=body.expected_version)
+    result = await store.append(target, events, expected_version=body.expected_version)
     appended = wire.Appended(
         execution_id=result.execution_id,
         version=result.version,

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from eventstore import ExecutionQueued
 
-from ..http.decoding import body_bytes, decode_json
+from ..http.decoding import body_bytes, body_fields, decode_json
 from ..http.errors import ApiError
 from ..http.keys import STORE
 from ..http.replies import json
@@ -30,13 +30,14 @@ async def trigger(request: web.Request) -> web.Response:
     hook = await store.find_webhook(request.match_info["hash"])
     if hook is None:
         raise ApiError(404, "not_found", "no webhook with this hash", field="hash")
-    body = await body_bytes(request)
+    body = await body_bytes(request, envelope=0)  # the body is the input
     # Validated once; the bytes themselves become the input, never re-encoded.
     data = decode_json(_ANY_JSON, body or b"null")
     queued = ExecutionQueued(
         workflow_id=hook.workflow_id, trigger="webhook", input=data, team_id=hook.team_id
     )
-    created = await store.create_execution(queued)
+    with body_fields("queued.input", "body"):  # the body is the input
+        created = await store.create_execution(queued)
     accepted = wire.WebhookAccepted(
         success=True,
         execution_id=created.execution_id,
