@@ -4,8 +4,10 @@ embedded callers: the list and count (``queries``), the detail fold and replays.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Final
 
@@ -40,14 +42,19 @@ class ViewReader:
     The list and count run on a read-only connection of the reader's own, on
     aiosqlite's thread, so a scanning filter never blocks the event loop.
     Details and replays read one execution by its primary key: microseconds of
-    work, done on the caller's thread with a plain connection, because a hop
-    to another thread costs far more than the read under load.
+    work for most, done on the caller's thread with a plain connection,
+    because a hop to another thread costs far more than the read under load.
+    An execution of more than ``LARGE_EVENTS`` events is read and folded on
+    a thread of the reader's own instead: that work grows with the execution,
+    and there the loop keeps its turns. One thread: one large fold at a time.
     """
 
     def __init__(self, store: EventStore) -> None:
         self._store = store
         self._conn: aiosqlite.Connection | None = None
         self._point: sqlite3.Connection | None = None
+        self._large: ThreadPoolExecutor | None = None
+        self._large_point: sqlite3.Connection | None = None  # the large thread's own
 
     async def __aenter__(self) -> ViewReader:
         await self.open()
@@ -66,20 +73,34 @@ class ViewReader:
         self._conn = await aiosqlite.connect(uri, uri=True)
         self._point = sqlite3.connect(uri, uri=True)
 
+        def connect() -> None:  # on the large thread, which alone uses it
+            self._large_point = sqlite3.connect(uri, uri=True)
+
+        self._large = ThreadPoolExecutor(1, "execstore-views", initializer=connect)
+
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         point, self._point = self._point, None
+        large, self._large = self._large, None
         if point is not None:
             point.close()
+        if large is not None:
+            await asyncio.get_running_loop().run_in_executor(large, self._close_large)
+            large.shutdown()
         if conn is not None:
             await conn.close()
+
+    def _close_large(self) -> None:
+        if self._large_point is not None:
+            self._large_point.close()
+            self._large_point = None
 
     async def count(self, filter: ListFilter = NO_FILTER) -> int:
         return await count_executions(self._live(), filter)
 
     async def detail(self, execution_id: int) -> ExecutionDetail:
         """The fold of all the execution's events. Raises ``ExecutionNotFound``."""
-        detail = fold(await self._events(execution_id, None))
+        detail = await self._folded(execution_id, None, fold)
         if detail is None:
             raise ExecutionNotFound(execution_id)
         link = await self._retry_link(execution_id)
@@ -101,10 +122,14 @@ class ViewReader:
         or recorded by that time.
         """
         if as_of_version is not None and as_of_time is None:
-            events = await self._events(execution_id, max(0, min(as_of_version, INT64[1])))
-            detail = replay_as_of_version(events, as_of_version)
+            version = max(0, min(as_of_version, INT64[1]))
+            detail = await self._folded(
+                execution_id, version, lambda events: replay_as_of_version(events, as_of_version)
+            )
         elif as_of_time is not None and as_of_version is None:
-            detail = replay_as_of_time(await self._events(execution_id, None), as_of_time)
+            detail = await self._folded(
+                execution_id, None, lambda events: replay_as_of_time(events, as_of_time)
+            )
         else:
             raise InvalidQuery("as_of", "exactly_one", "give as_of_version or as_of_time")
         link = None if detail is None else await self._retry_link(execution_id)
@@ -127,15 +152,40 @@ class ViewReader:
         for the dialects that need them (see ``queries.page_executions``)."""
         return await page_executions(self._live(), filter, offset=offset, limit=limit)
 
-    async def _events(self, execution_id: int, to_version: int | None) -> Sequence[RecordedEvent]:
+    async def _folded(
+        self,
+        execution_id: int,
+        to_version: int | None,
+        folding: Callable[[Sequence[RecordedEvent]], ExecutionDetail | None],
+    ) -> ExecutionDetail | None:
+        """``folding`` of the execution's events up to ``to_version``: here for
+        most executions, on the large thread for a long one."""
         if not 0 < execution_id <= INT64[1]:
             raise ExecutionNotFound(execution_id)
         point = self._live_point()
-        below = INT64[1] if to_version is None else min(to_version, INT64[1] - 1) + 1
-        events = reads.execution_events_sync(point, execution_id, below)
-        if not events and not point.execute(_EXISTS, (execution_id,)).fetchall():
-            raise ExecutionNotFound(execution_id)
-        return events
+        rows = point.execute(_LENGTH, (execution_id,)).fetchall()
+        length = rows[0][0] if rows else 0
+        if to_version is not None:
+            length = min(length, to_version)
+        if length > LARGE_EVENTS:
+            large = self._large
+            if large is None:
+                raise RuntimeError("the ViewReader is not open")
+            return await asyncio.get_running_loop().run_in_executor(
+                large, self._fold_large, execution_id, to_version, folding
+            )
+        return folding(_events(point, execution_id, to_version))
+
+    def _fold_large(
+        self,
+        execution_id: int,
+        to_version: int | None,
+        folding: Callable[[Sequence[RecordedEvent]], ExecutionDetail | None],
+    ) -> ExecutionDetail | None:
+        point = self._large_point
+        if point is None:
+            raise RuntimeError("the ViewReader is not open")
+        return folding(_events(point, execution_id, to_version))
 
     async def _retry_link(self, execution_id: int) -> tuple[int, int, int] | None:
         """The successful retry's id, and the position and recorded time of its
@@ -158,7 +208,24 @@ class ViewReader:
         return self._conn
 
 
+# An execution longer than this is read and folded on the reader's large
+# thread: the fold costs about 2.5 us an event, so 1,000 events take the loop
+# some 3 ms; the limit of 10,000 would take it 30.
+LARGE_EVENTS: Final = 1_000
+_LENGTH: Final = f"SELECT version FROM {TABLE} WHERE id = ?"
 _EXISTS: Final = "SELECT 1 FROM executions WHERE id = ?"
+
+
+def _events(
+    point: sqlite3.Connection, execution_id: int, to_version: int | None
+) -> Sequence[RecordedEvent]:
+    below = INT64[1] if to_version is None else min(to_version, INT64[1] - 1) + 1
+    events = reads.execution_events_sync(point, execution_id, below)
+    if not events and not point.execute(_EXISTS, (execution_id,)).fetchall():
+        raise ExecutionNotFound(execution_id)
+    return events
+
+
 # The completion's own position and time, read off the log: the retry's row
 # moves on past it when the retry is later deleted.
 _RETRY_LINK: Final = (

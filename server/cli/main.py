@@ -18,6 +18,7 @@ from projections.rebuild import rebuild
 
 from ..dialects import DIALECTS
 from ..http.auth import SCOPES, new_secret
+from ..http.connections import ConnectionLimits
 from ..http.settings import DEFAULT_MAX_BODY, Settings
 from ..render.masking import DEFAULT_MASKED_KEYS
 from .serve import serve
@@ -34,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             demo_data=args.demo_data,
             demo_engine=args.demo_engine,
             session_token=args.session_token,
+            access_log=args.access_log,
         )
     if args.command == "token":
         return _create_token(Path(args.db), frozenset(args.scope), args.team, args.label)
@@ -46,9 +48,18 @@ def _settings(args: argparse.Namespace) -> Settings:
     dialects: dict[str, dict[str, str]] = {}
     for name, key, value in args.dialect_setting or ():
         dialects.setdefault(name, {})[key] = value
+    connections = ConnectionLimits(
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        keepalive_timeout=args.keepalive_timeout,
+        max_connections=args.max_connections,
+        max_header_bytes=args.max_header_bytes,
+        max_headers=args.max_headers,
+    )
     settings = Settings(
         max_body=args.max_body,
         limits=Limits(event_bytes=args.max_event_bytes),
+        connections=connections,
         env_token=os.environ.get("EXECSTORE_TOKEN") or None,
         root_dialect=args.root_dialect,
         dialects=dialects,
@@ -61,7 +72,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="execstore", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    _serve_arguments(commands.add_parser("serve", help="serve the store over HTTP"))
+    serve = commands.add_parser("serve", help="serve the store over HTTP")
+    _serve_arguments(serve)
+    _limit_arguments(serve)
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="action", required=True)
     create = token_commands.add_parser("create", help="create a token and print it, once")
@@ -115,6 +128,11 @@ def _serve_arguments(serve: argparse.ArgumentParser) -> None:
         help="serve this dialect at the root instead of under /compat/<name>",
     )
     serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every request (to stderr, credentials removed)",
+    )
+    serve.add_argument(
         "--dialect-setting",
         type=_dialect_setting,
         action="append",
@@ -122,15 +140,31 @@ def _serve_arguments(serve: argparse.ArgumentParser) -> None:
         help="a dialect's own setting (repeatable), e.g. snake.utc_offset=+00:00"
         " or actions.time_zone=Europe/Paris",
     )
-    serve.add_argument(
+
+
+def _limit_arguments(serve: argparse.ArgumentParser) -> None:
+    limits, connections = Limits(), ConnectionLimits()
+    group = serve.add_argument_group("limits")
+    group.add_argument(
         "--max-body", type=_positive, default=DEFAULT_MAX_BODY, help="request body limit, bytes"
     )
-    serve.add_argument(
+    group.add_argument(
         "--max-event-bytes",
         type=_positive,
-        default=Limits().event_bytes,
+        default=limits.event_bytes,
         help="one event's payload limit, bytes (as stored)",
     )
+    for name, kind, help in (
+        ("header_timeout", float, "seconds for a connection's first request head"),
+        ("body_timeout", float, "seconds to read a request's body"),
+        ("keepalive_timeout", float, "seconds an idle connection is kept"),
+        ("max_connections", _positive, "connections open at once"),
+        ("max_header_bytes", _positive, "one header line's limit, bytes"),
+        ("max_headers", _positive, "header lines in one request"),
+    ):
+        default = getattr(connections, name)
+        flag = "--" + name.replace("_", "-")
+        group.add_argument(flag, type=kind, default=default, help=f"{help} ({default})")
 
 
 def _dialect_setting(text: str) -> tuple[str, str, str]:

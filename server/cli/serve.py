@@ -1,17 +1,21 @@
 """``execstore serve``: the app on a port, with its announcements.
 
-The URL and a first admin token are printed where a newcomer looks; on a
-file that already has tokens nothing secret is printed, because the file
-holds only digests.
+The URL and a first admin token are printed where a newcomer looks, once the
+port is bound; on a file that already has tokens nothing secret is printed,
+because the file holds only digests. SIGTERM or SIGINT stop it: open streams
+end first, requests under way get ``SHUTDOWN_GRACE`` seconds to finish.
 """
 
 from __future__ import annotations
 
+import asyncio
+import resource
+import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import msgspec
 from aiohttp import web
@@ -19,9 +23,15 @@ from aiohttp import web
 from ..app import create_app
 from ..demo.data import record_demo
 from ..demo.engine import engine_context
+from ..http import logs
 from ..http.auth import new_secret
+from ..http.connections import GuardedSite
 from ..http.keys import STORE
 from ..http.settings import Settings
+
+SHUTDOWN_GRACE: Final = 3.0  # seconds for requests under way when asked to stop
+# Descriptors kept free of connections: the SQLite files, the commit thread's, logs.
+_SPARE_DESCRIPTORS: Final = 64
 
 
 def serve(
@@ -33,12 +43,15 @@ def serve(
     demo_data: bool = False,
     demo_engine: bool = False,
     session_token: bool = False,
+    access_log: bool = False,
 ) -> int:
+    logs.configure(access_log)
     minted = None
     if session_token and settings.env_token is None:
         # Like a notebook server's token: valid while this process runs, never stored.
         minted = new_secret()
         settings = msgspec.structs.replace(settings, env_token=minted)
+    settings = _within_descriptors(settings)
     printed: list[str] = []
 
     def first_token(secret: str) -> None:
@@ -51,16 +64,51 @@ def serve(
         print(f"execstore serve: {refused}", file=sys.stderr)
         return 2
     base = f"http://{host}:{port}"
-    banner = _Banner(db, base, minted, settings.env_token, printed)
-    app.cleanup_ctx.append(partial(_demo_and_banner, demo_data, banner))
+    app.cleanup_ctx.append(partial(_demo, demo_data, db))
     if demo_engine:  # after the store and the demo data; so stopped before the store closes
         app.cleanup_ctx.append(engine_context(base))
+    banner = _Banner(db, base, minted, settings.env_token, printed)
     try:
-        web.run_app(app, host=host, port=port, print=None)
+        asyncio.run(_run(app, host, port, settings, partial(_announce, banner)))
     except OSError as refused:  # the port is taken, or the host is not ours
         print(f"execstore serve: {refused.strerror or refused}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _run(
+    app: web.Application, host: str, port: int, settings: Settings, announce: Callable[[], None]
+) -> None:
+    """Serve until SIGTERM or SIGINT; announce once the port is bound."""
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE)
+    await runner.setup()
+    try:
+        await GuardedSite(runner, host, port, settings.connections).start()
+        announce()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _within_descriptors(settings: Settings) -> Settings:
+    """Settings whose connection cap leaves the process descriptors to spare:
+    past its limit, accept() fails and every client is refused."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    room = soft - _SPARE_DESCRIPTORS
+    limits = settings.connections
+    if soft == resource.RLIM_INFINITY or limits.max_connections <= room:
+        return settings
+    print(
+        f"execstore: at most {max(room, 1)} connections at once, not {limits.max_connections}:"
+        f" the process may open {soft} files",
+        flush=True,
+    )
+    capped = msgspec.structs.replace(limits, max_connections=max(room, 1))
+    return msgspec.structs.replace(settings, connections=capped)
 
 
 class _Banner(NamedTuple):
@@ -71,13 +119,15 @@ class _Banner(NamedTuple):
     printed: list[str]  # the first admin token, once printed
 
 
-async def _demo_and_banner(
-    demo_data: bool, banner: _Banner, app: web.Application
-) -> AsyncIterator[None]:
+async def _demo(demo_data: bool, db: Path, app: web.Application) -> AsyncIterator[None]:
     store = app[STORE]
     if demo_data and store.head == 0:
         count = await record_demo(store)
-        print(f"execstore: recorded {count} demo executions in {banner.db}", flush=True)
+        print(f"execstore: recorded {count} demo executions in {db}", flush=True)
+    yield
+
+
+def _announce(banner: _Banner) -> None:
     url = f"{banner.base}/v1/executions"
     print(f"execstore: serving {banner.db} on {url}", flush=True)
     if banner.minted is not None:
@@ -91,4 +141,3 @@ async def _demo_and_banner(
             f" `execstore token create --db {banner.db} --scope admin`",
             flush=True,
         )
-    yield

@@ -72,7 +72,7 @@ from ..http.access import caller, execution_by_uuid, first_event
 from ..http.auth import READ, Principal
 from ..http.errors import ApiError
 from ..http.keys import STORE, VIEWS
-from ..http.replies import json
+from ..http.replies import json, json_rendered
 from ..http.routing import Dialect, DialectSettings, Route, Setup
 from ..render.times import EPOCH, MAX_US, MIN_US
 
@@ -387,7 +387,8 @@ async def retrieve(request: web.Request) -> web.Response:
     if first is None:
         raise ApiError(404, "not_found", f"no execution {raw!r}", field="id")
     found = await request.app[VIEWS].detail(first.execution_id)
-    return json(execution(found, request.app[_ZONE]))
+    zone = request.app[_ZONE]
+    return await json_rendered(request, found.version, lambda: execution(found, zone))
 
 
 class ActionsSettings(DialectSettings, kw_only=True):

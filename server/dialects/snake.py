@@ -39,7 +39,7 @@ from ..http import params
 from ..http.access import caller, execution_id
 from ..http.auth import READ
 from ..http.keys import VIEWS
-from ..http.replies import json
+from ..http.replies import json, json_rendered
 from ..http.routing import Dialect, DialectSettings, Route, Setup
 from ..render.times import iso_seconds_at, utc_offset
 from ..service.webhooks import trigger
@@ -209,7 +209,8 @@ async def detail(request: web.Request) -> web.Response:
     params.refuse_unknown(request.query, ())
     target = await execution_id(request, who, external=False)  # snake ids are integers
     found = await request.app[VIEWS].detail(target)
-    return json(execution(found, request.app[_OFFSET]))
+    offset = request.app[_OFFSET]
+    return await json_rendered(request, found.version, lambda: execution(found, offset))
 
 
 class SnakeSettings(DialectSettings, kw_only=True):

@@ -8,6 +8,7 @@ are ISO 8601 on the wire and microseconds in the store.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final, TypeVar
@@ -21,7 +22,7 @@ from eventstore.limits import nested_deeper_than
 
 from ..render.bodies import APPEND_TYPES, AppendBody, Body, CancelBody, CreateBody, EventIn
 from .errors import ApiError, from_decode
-from .keys import STORE
+from .keys import SETTINGS, STORE
 from .params import parse_time
 
 T = TypeVar("T")
@@ -64,7 +65,16 @@ async def body_bytes(request: web.Request, *, envelope: int = _ENVELOPE_DEPTH) -
     field inside ``envelope`` levels: JSON deep enough to exhaust a decoder's
     stack is refused before any decoder recurses into it. Up to twice the
     limit, the store's own check names the field at fault instead."""
-    body = await request.read()
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].connections.body_timeout):
+            body = await request.read()
+    except TimeoutError:
+        message = "the request's body took too long"
+        raise ApiError(408, "body_timeout", message, close=True) from None
+    except ConnectionResetError:
+        # The client left mid-body: nobody reads the answer, but it is no fault of ours.
+        message = "the connection closed before the body ended"
+        raise ApiError(400, "incomplete_body", message, close=True) from None
     try:
         body.decode()
     except UnicodeDecodeError as error:

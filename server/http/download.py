@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
+from functools import partial
 from typing import Final
 
 from aiohttp import web
@@ -16,7 +17,9 @@ from projections import ExecutionDetail, ListFilter, ViewReader
 from projections.queries import MAX_LIMIT
 
 from .errors import ApiError
+from .keys import VIEWS
 from .params import one
+from .replies import rendered
 
 FORMATS: Final = {"csv": "text/csv", "json": "application/json"}
 
@@ -53,25 +56,31 @@ async def download(
 
 
 async def export_body(
-    views: ViewReader,
+    request: web.Request,
     filter: ListFilter,
     format: str,
     csv: tuple[str, Callable[[ExecutionDetail], str]],
     json_item: Callable[[ExecutionDetail], bytes],
 ) -> AsyncGenerator[bytes]:
     """The listed executions as CSV (``csv``'s header, then each one's rows by
-    its function) or as a JSON array of items, one execution at a time."""
+    its function) or as a JSON array of items, one execution at a time; a long
+    execution's rendered on the rendering thread (see ``replies.rendered``)."""
+    views = request.app[VIEWS]
     if format == "csv":
         header, rows = csv
         yield header.encode()
         async for detail in details(views, filter):
-            yield rows(detail).encode()
+            yield await rendered(request, detail.version, partial(_csv, rows, detail))
         return
     separator = b"["
     async for detail in details(views, filter):
-        yield separator + json_item(detail)
+        yield separator + await rendered(request, detail.version, partial(json_item, detail))
         separator = b","
     yield b"[]" if separator == b"[" else b"]"
+
+
+def _csv(rows: Callable[[ExecutionDetail], str], detail: ExecutionDetail) -> bytes:
+    return rows(detail).encode()
 
 
 async def details(views: ViewReader, filter: ListFilter) -> AsyncIterator[ExecutionDetail]:

@@ -58,6 +58,7 @@ class ApiError(Exception):
         rule: str | None = None,
         current_version: int | None = None,
         headers: dict[str, str] | None = None,
+        close: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -65,6 +66,8 @@ class ApiError(Exception):
             code=code, message=message, field=field, rule=rule, current_version=current_version
         )
         self.headers = headers
+        # The connection's state is unknown (a body cut short): close it after the answer.
+        self.close = close
 
 
 _encoder: Final = msgspec.json.Encoder()
@@ -79,12 +82,15 @@ _HTTP_CODES: Final = {
 
 
 def error_response(error: ApiError) -> web.Response:
-    return web.Response(
+    response = web.Response(
         status=error.status,
         body=_encoder.encode(ErrorBody(error.body)),
         content_type="application/json",
         headers=error.headers,
     )
+    if error.close:
+        response.force_close()
+    return response
 
 
 def from_store(exc: Exception) -> ApiError | None:

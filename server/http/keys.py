@@ -3,6 +3,7 @@ app object, so two apps in one process never share state."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 from aiohttp import web
@@ -25,5 +26,7 @@ MASKER: Final = web.AppKey("masker", Masker)
 STREAMS: Final = web.AppKey[set[Subscription]]("streams")
 # Messages of /v1/stream by position: each event is encoded once, not once per subscriber.
 FRAMES: Final = web.AppKey[RecentlyUsed[int, bytes]]("frames")
+# Where an answer about a long execution is built and encoded (see ``replies``).
+RENDERING: Final = web.AppKey("rendering", ThreadPoolExecutor)
 # The OpenAPI document, encoded once by the app factory.
 OPENAPI: Final = web.AppKey("openapi", bytes)

@@ -10,6 +10,7 @@ from eventstore.frozen import Frozen
 from eventstore.limits import Limits
 
 from ..render.masking import DEFAULT_MASKED_KEYS
+from .connections import ConnectionLimits
 
 DEFAULT_MAX_BODY: Final = 10 * 1024 * 1024
 
@@ -19,6 +20,9 @@ class Settings(Frozen, kw_only=True):
     # What the store accepts: events per request and per execution, bytes per
     # event and per execution, JSON depth (see ``eventstore.limits``).
     limits: Limits = Limits()
+    # Connections: the head and body deadlines, keep-alive, how many at once,
+    # header size and count (see ``http.connections``).
+    connections: ConnectionLimits = ConnectionLimits()
     # Exports mask the values under these keys, at any depth, in any case.
     masked_keys: tuple[str, ...] = tuple(sorted(DEFAULT_MASKED_KEYS))
     env_token: str | None = None  # accepted as an admin token, never stored

@@ -22,7 +22,7 @@ from ..http.endpoints import Endpoint, Link, Reply
 from ..http.errors import ApiError
 from ..http.keys import STORE, VIEWS
 from ..http.params import FILTERS, PAGING, Param, path_id
-from ..http.replies import json
+from ..http.replies import json, json_rendered
 from ..render import bodies, wire
 from ..service.cancel import cancel_execution
 
@@ -48,7 +48,7 @@ async def create(request: web.Request) -> web.Response:
     if not who.sees(detail.team_id):
         # A retried create with another team's external id: say no more than that.
         raise ApiError(409, "external_id_taken", "the external_id is taken", field="external_id")
-    return json(wire.execution_now(detail), 200)
+    return await json_rendered(request, detail.version, lambda: wire.execution_now(detail))
 
 
 async def append(request: web.Request) -> web.Response:
@@ -105,14 +105,16 @@ async def detail(request: web.Request) -> web.Response:
     target = await execution_id(request, who)
     views = request.app[VIEWS]
     if version is None and as_of is None:
-        return json(wire.execution_now(await views.detail(target)))
+        now = await views.detail(target)
+        return await json_rendered(request, now.version, lambda: wire.execution_now(now))
     if version is not None and as_of is not None:
         raise ApiError(400, "exclusive", "give as_of_version or as_of, not both", field="as_of")
     replayed = await views.replay(target, as_of_version=version, as_of_time=as_of)
     if replayed is None:
         raise ApiError(404, "not_yet", "the execution did not exist at that time", field="as_of")
     clock = as_of if as_of is not None else replayed.last_recorded_at
-    return json(wire.execution(replayed, elapsed_ms(replayed, clock)))
+    elapsed = elapsed_ms(replayed, clock)
+    return await json_rendered(request, replayed.version, lambda: wire.execution(replayed, elapsed))
 
 
 async def history(request: web.Request) -> web.Response:
@@ -137,10 +139,12 @@ async def cancel(request: web.Request) -> web.Response:
     if outcome is None:
         message = f"the execution already finished ({current.status})"
         raise ApiError(409, "already_finished", message)
-    if outcome == "already_requested":
-        return json(wire.execution_now(current), 202)
+    if outcome != "already_requested":
+        current = await views.detail(target)
     status = 200 if outcome == "cancelled" else 202
-    return json(wire.execution_now(await views.detail(target)), status)
+    return await json_rendered(
+        request, current.version, lambda: wire.execution_now(current), status
+    )
 
 
 async def _visible(request: web.Request, who: Principal, target: int, field: str) -> None:

@@ -18,7 +18,7 @@ from ..http.access import caller
 from ..http.auth import READ, check_team
 from ..http.download import download, export_body, export_format
 from ..http.endpoints import Endpoint, Reply
-from ..http.keys import MASKER, VIEWS
+from ..http.keys import MASKER
 from ..http.params import FILTERS, Param
 from ..render.export_rows import csv_header, csv_rows, json_execution
 
@@ -37,7 +37,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     list_query(filter)  # refuse a bad filter while a 400 can still be sent, without a read
     masker = request.app[MASKER]
     body = export_body(
-        request.app[VIEWS],
+        request,
         filter,
         format,
         (csv_header(), csv_rows),

@@ -28,6 +28,7 @@ from ..http.endpoints import Endpoint, Reply
 from ..http.errors import ApiError
 from ..http.keys import FRAMES, SETTINGS, VIEWS
 from ..http.params import Param, path_id
+from ..http.replies import rendered
 from ..http.sse import (
     BATCH,
     ClientGone,
@@ -72,14 +73,20 @@ async def execution_stream(request: web.Request) -> web.StreamResponse:
     async with subscribed(request, start, only_this) as subscription:
         try:
             if from_version is None and detail is not None:
-                snapshot = wire.execution_now(detail)
-                await stream.send(frame("snapshot", _encoder.encode(snapshot), detail.position))
+                snapshot = await _snapshot(request, detail)
+                await stream.send(frame("snapshot", snapshot, detail.position))
             # A finished execution has no event to come, however it was asked for.
             if detail is None or detail.status not in TERMINAL:
                 await _follow_execution(request, stream, subscription, detail)
         except ClientGone:
             return stream.response
     return await end_stream(stream)
+
+
+async def _snapshot(request: web.Request, detail: ExecutionDetail) -> bytes:
+    return await rendered(
+        request, detail.version, lambda: _encoder.encode(wire.execution_now(detail))
+    )
 
 
 async def _follow_execution(

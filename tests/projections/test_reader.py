@@ -4,14 +4,17 @@ with ``retry_success_id`` from the summary table, and the list over a store."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from msgspec.structs import replace
 
 from eventstore import (
     ErrorInfo,
+    EventData,
     EventStore,
     ExecutionCompleted,
     ExecutionFailed,
@@ -31,6 +34,7 @@ from projections import (
     replay_as_of_time,
     replay_as_of_version,
 )
+from projections import reader as reader_module
 from projections.summary import SummaryHook
 
 Opened = tuple[EventStore, ViewReader]
@@ -163,3 +167,39 @@ async def test_a_closed_reader_refuses_queries(opened: Opened) -> None:
     await views.close()
     with pytest.raises(RuntimeError):
         await views.list()
+
+
+async def test_a_long_execution_is_folded_on_the_readers_own_thread(
+    opened: Opened, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, views = opened
+    events: list[EventData] = [
+        ExecutionStarted(),
+        NodeStarted(node_id="a"),
+        NodeCompleted(node_id="a"),
+    ]
+    created = await store.create_execution(ExecutionQueued(workflow_id="wf"), events)
+    short = await store.create_execution(ExecutionQueued(workflow_id="wf"))
+    stored = await store.read_execution(created.execution_id)
+    threads: list[str] = []
+    real = ViewReader._fold_large
+
+    def spied(self: ViewReader, *args: Any) -> ExecutionDetail | None:
+        threads.append(threading.current_thread().name)
+        return real(self, *args)
+
+    monkeypatch.setattr(reader_module, "LARGE_EVENTS", 3)
+    monkeypatch.setattr(ViewReader, "_fold_large", spied)
+    assert await views.detail(created.execution_id) == folded(stored)
+    assert await views.replay(created.execution_id, as_of_version=4) == folded(stored[:4])
+    assert await views.replay(created.execution_id, as_of_version=2) == folded(stored[:2])
+    as_of = stored[2].recorded_at
+    assert await views.replay(created.execution_id, as_of_time=as_of) == replay_as_of_time(
+        stored, as_of
+    )
+    assert (await views.detail(short.execution_id)).version == 1
+    with pytest.raises(ExecutionNotFound):
+        await views.detail(99)
+    # The detail, the replay to version 4 and the replay as of a time: the
+    # replay to version 2 and the short execution stayed on the loop.
+    assert threads == ["execstore-views_0"] * 3

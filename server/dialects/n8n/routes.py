@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
+from functools import partial
 from typing import Final
 
 import msgspec
@@ -23,13 +24,15 @@ from ...http.access import caller, execution_id, first_event
 from ...http.auth import READ, WRITE, Principal
 from ...http.errors import ApiError
 from ...http.keys import STORE, VIEWS
-from ...http.replies import json
+from ...http.replies import json, json_rendered, rendered
 from ...render.wire import Camel
 from .shapes import STATUS_NAMES, ExecutionList, execution, list_item, list_item_of
 
 KEY_HEADER: Final = "X-N8N-API-KEY"
 DEFAULT_LIMIT: Final = 100
 LIMIT: Final = 250
+# A page with the data stops adding items past this many bytes.
+PAGE_BYTES: Final = 16 * 1024 * 1024
 FILTER_STATUSES: Final[Mapping[str, str]] = {name: ours for ours, name in STATUS_NAMES.items()}
 _LIST_PARAMS: Final = ("includeData", "status", "workflowId", "limit", "cursor")
 _QUERY_FIELDS: Final = frozenset(_LIST_PARAMS)
@@ -147,13 +150,39 @@ async def list_executions(request: web.Request) -> web.Response:
         last_id, limit = decode_next(raw_cursor)
         start = await _start_after(request, who, last_id)
     rows, more = await _rows(request, filter, limit, start)
-    if include:
-        now, views = now_us(), request.app[VIEWS]
-        items = [list_item_of(await views.detail(row.id), now) for row in rows]
-    else:
+    if not include:
         items = [list_item(row) for row in rows]
-    next_cursor = encode_next(rows[-1].id, limit) if more else None
-    return json(ExecutionList(data=items, next_cursor=next_cursor))
+        next_cursor = encode_next(rows[-1].id, limit) if more else None
+        return json(ExecutionList(data=items, next_cursor=next_cursor))
+    parts, more = await _with_data(request, rows, more)
+    cut = rows[len(parts) - 1].id if parts else 0
+    next_cursor = encode_next(cut, limit) if more else None
+    body = b'{"data":[' + b",".join(parts) + b'],"nextCursor":' + _encoder.encode(next_cursor)
+    return web.Response(body=body + b"}", content_type="application/json")
+
+
+async def _with_data(
+    request: web.Request, rows: list[SummaryRow], more: bool
+) -> tuple[list[bytes], bool]:
+    """Each row's list item with its data, encoded (a long execution's on the
+    rendering thread), and whether more follow. Items stop once they reach
+    ``PAGE_BYTES`` in all, so one page holds one page of memory; the cursor
+    then goes on from the last item given, as a shorter page may."""
+    now, views = now_us(), request.app[VIEWS]
+    parts: list[bytes] = []
+    size = 0
+    for row in rows:
+        if size >= PAGE_BYTES:
+            return parts, True
+        detail = await views.detail(row.id)
+        part = await rendered(request, detail.version, partial(_encoded_item, detail, now))
+        parts.append(part)
+        size += len(part)
+    return parts, more
+
+
+def _encoded_item(detail: ExecutionDetail, now: int) -> bytes:
+    return _encoder.encode(list_item_of(detail, now))
 
 
 async def _target(request: web.Request, who: Principal) -> ExecutionDetail:
@@ -170,7 +199,8 @@ async def detail(request: web.Request) -> web.Response:
     params.refuse_unknown(request.query, ("includeData",))
     include = params.boolean(request.query, "includeData") or False
     found = await _target(request, who)
-    return json(execution(found, include, now_us()))
+    now = now_us()
+    return await json_rendered(request, found.version, lambda: execution(found, include, now))
 
 
 async def delete(request: web.Request) -> web.Response:

@@ -19,7 +19,7 @@ from ...http.access import caller, execution_by_uuid
 from ...http.auth import CANCEL, READ, ROOT, Principal, check_team
 from ...http.errors import ApiError
 from ...http.keys import STORE, VIEWS
-from ...http.replies import json
+from ...http.replies import json, json_rendered
 from ...render.times import iso_ms
 from ...service.cancel import cancel_execution
 from .shapes import FILTER_STATUSES, STATUS_NAMES, ExecutionPage, execution, list_item
@@ -103,7 +103,8 @@ async def visible(request: web.Request, who: Principal) -> ExecutionDetail:
 async def detail(request: web.Request) -> web.Response:
     who = await caller(request, READ)
     params.refuse_unknown(request.query, ())
-    return json(execution(await visible(request, who)))
+    found = await visible(request, who)
+    return await json_rendered(request, found.version, lambda: execution(found))
 
 
 async def cancel(request: web.Request) -> web.Response:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from server.cli.serve import SHUTDOWN_GRACE
+
 from ..processes import free_port
 
 pytestmark = pytest.mark.slow
@@ -132,3 +134,34 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
     assert process.returncode == 1
     assert "execstore serve:" in output
     assert "Traceback" not in output
+    # It never said it was serving: the port was never bound.
+    assert "serving" not in output, output
+
+
+def test_sigterm_ends_it_within_seconds_whatever_is_under_way(tmp_path: Path) -> None:
+    db, port, token = tmp_path / "e.db", free_port(), "root-secret-for-this-test"
+    process = _serve(db, port, "--body-timeout", "600", env={"EXECSTORE_TOKEN": token})
+    try:
+        _wait_up(process, port)
+        with (
+            socket.create_connection(("127.0.0.1", port)) as stream,
+            socket.create_connection(("127.0.0.1", port)) as slow,
+        ):
+            stream.sendall(
+                f"GET /v1/stream?access_token={token} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+            )
+            assert b" 200 " in stream.recv(1000)
+            head = (
+                "POST /v1/executions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Length: 1000\r\n\r\n"
+            )
+            slow.sendall(head.encode() + b'{"workflow_id":')  # and never the rest
+            started = time.monotonic()
+            output = _stop(process)
+            assert time.monotonic() - started < SHUTDOWN_GRACE + 5, output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output, output

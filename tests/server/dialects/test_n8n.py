@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from eventstore import ExecutionQueued
+from server.dialects.n8n import routes as n8n_routes
 
 from ..conftest import Api, at, event
 
@@ -497,3 +498,29 @@ async def test_a_new_or_waiting_execution_is_cancelled_then_deleted(api: Api, st
         deleted["occurred_at"],
     )
     assert body["waitTill"] is None
+
+
+async def test_a_page_with_data_stops_at_its_bytes_and_goes_on_from_there(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [str((await api.create(events=[event("execution.started")]))["id"]) for _ in range(5)]
+    _, whole = await api.call("GET", f"{BASE}/executions", params={"includeData": "true"})
+    assert [item["id"] for item in whole["data"]] == ids[::-1]
+    assert whole["nextCursor"] is None
+    # Bytes enough for two items: each page then holds two, then the cursor
+    # goes on from the last one given, however large ``limit``.
+    monkeypatch.setattr(n8n_routes, "PAGE_BYTES", len(json.dumps(whole["data"][0])) + 1)
+    walked: list[dict[str, Any]] = []
+    query: dict[str, str] = {"includeData": "true", "limit": "10"}
+    while True:
+        _, page = await api.call("GET", f"{BASE}/executions", params=query)
+        assert len(page["data"]) <= 2
+        walked += page["data"]
+        if page["nextCursor"] is None:
+            break
+        assert json.loads(base64.b64decode(page["nextCursor"])) == {
+            "lastId": page["data"][-1]["id"],
+            "limit": 10,
+        }
+        query = {"includeData": "true", "cursor": page["nextCursor"]}
+    assert walked == whole["data"]

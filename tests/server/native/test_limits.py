@@ -49,7 +49,7 @@ async def test_ten_thousand_node_pairs_in_one_create_are_refused(tmp_path: Path)
         assert status == 413, answer
         error = error_of(answer, "limit_exceeded")
         assert (error["field"], error["rule"]) == ("events", "events_per_append")
-        assert "at most 10,000 events, not 20,002" in error["message"]
+        assert "at most 2,000 events, not 20,002" in error["message"]
         assert api.store.head == 0
 
 
