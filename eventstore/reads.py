@@ -148,9 +148,16 @@ async def _execution_id(conn: aiosqlite.Connection, sql: str, key: str) -> int |
 
 
 async def events_after(
-    conn: aiosqlite.Connection, position: int, filter: SubscriptionFilter, limit: int
+    conn: aiosqlite.Connection,
+    position: int,
+    filter: SubscriptionFilter,
+    limit: int,
+    max_bytes: int | None = None,
 ) -> list[RecordedEvent]:
-    sql = _COLUMNS + " WHERE e.position > ?"
+    """The (matching) events after ``position``, at most ``limit``; with
+    ``max_bytes``, also no more rows once that many bytes of payloads came
+    before them (so at least one, however large)."""
+    where = " WHERE e.position > ?"
     params: list[Any] = [position]
     for column, values in (
         ("e.execution_id", filter.execution_ids),
@@ -159,9 +166,25 @@ async def events_after(
         ("x.team_id", filter.team_ids),
     ):
         if values is not None:
-            sql += f" AND {column} IN ({','.join('?' * len(values))})"
+            where += f" AND {column} IN ({','.join('?' * len(values))})"
             params.extend(values)
-    return await _fetch(conn, sql + " ORDER BY e.position LIMIT ?", [*params, limit])
+    if max_bytes is None:
+        return await _fetch(
+            conn, _COLUMNS + where + " ORDER BY e.position LIMIT ?", [*params, limit]
+        )
+    # Sizes first (length() of a blob reads no payload), the rows they allow after.
+    firsts = (
+        "SELECT e.position, length(e.data) AS size"
+        " FROM events e JOIN executions x ON x.id = e.execution_id"
+        f"{where} ORDER BY e.position LIMIT ?"
+    )
+    sql = (
+        f"WITH firsts AS ({firsts}), sized AS (SELECT position,"
+        " sum(size) OVER (ORDER BY position) - size AS before FROM firsts)"
+        f" {_COLUMNS} WHERE e.position IN (SELECT position FROM sized WHERE before < ?)"
+        " ORDER BY e.position"
+    )
+    return await _fetch(conn, sql, [*params, limit, max_bytes])
 
 
 def head_sync(conn: sqlite3.Connection) -> int:

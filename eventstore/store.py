@@ -63,6 +63,7 @@ class EventStore:
         durability: schema.Durability = "full",
         hook: CommitHook | None = None,
         subscriber_buffer: int = 10_000,
+        subscriber_buffer_bytes: int = 16 * 1024 * 1024,
         state_cache: int = 100_000,
         limits: Limits | None = None,
     ) -> None:
@@ -71,6 +72,7 @@ class EventStore:
         self.durability: schema.Durability = durability
         self._hook = hook
         self._subscriber_buffer = subscriber_buffer
+        self._subscriber_buffer_bytes = subscriber_buffer_bytes
         self._state_cache = state_cache
         self._hub = Hub()
         self._writer: Writer | None = None
@@ -213,8 +215,11 @@ class EventStore:
         filter: SubscriptionFilter | None = None,
         *,
         buffer_size: int | None = None,
+        buffer_bytes: int | None = None,
     ) -> Subscription:
-        """Every (matching) event after ``from_position``: the file, then live."""
+        """Every (matching) event after ``from_position``: the file, then live.
+        Its buffer holds at most ``buffer_size`` events and ``buffer_bytes``
+        of their payloads (the store's defaults unless given)."""
         self._live_writer()
         return Subscription(
             self._hub,
@@ -222,12 +227,13 @@ class EventStore:
             from_position,
             filter or _ANY,
             buffer_size or self._subscriber_buffer,
+            buffer_bytes or self._subscriber_buffer_bytes,
         )
 
     async def _read_after(
-        self, position: int, filter: SubscriptionFilter, limit: int
+        self, position: int, filter: SubscriptionFilter, limit: int, max_bytes: int
     ) -> list[RecordedEvent]:
-        return await reads.events_after(self._live_reader(), position, filter, limit)
+        return await reads.events_after(self._live_reader(), position, filter, limit, max_bytes)
 
     async def add_token(
         self,

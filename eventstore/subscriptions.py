@@ -7,7 +7,9 @@ file, so an event is either already in the file snapshot or arrives in the
 buffer afterwards (or both; positions drop the repeat). When a slow
 subscriber's buffer overflows, the buffer is emptied and the subscriber goes
 back to the file from its last position: writers never wait for it and its
-memory never grows past ``buffer_size`` events.
+memory never grows past ``buffer_size`` events, nor ``buffer_bytes`` of their
+payloads. Reads from the file are bounded the same way: ``CATCH_UP_BATCH``
+events, and no more than ``CATCH_UP_BYTES`` of payloads past the first.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .events import RecordedEvent
 from .frozen import Frozen
 
 CATCH_UP_BATCH: Final = 500
+CATCH_UP_BYTES: Final = 8 * 1024 * 1024
 
 
 class SubscriptionFilter(Frozen, kw_only=True):
@@ -41,7 +44,9 @@ class SubscriptionFilter(Frozen, kw_only=True):
         )
 
 
-ReadAfter = Callable[[int, SubscriptionFilter, int], Awaitable[list[RecordedEvent]]]
+# (after this position, filter, at most this many events, and of payloads at most
+# this many bytes past the first event)
+ReadAfter = Callable[[int, SubscriptionFilter, int, int], Awaitable[list[RecordedEvent]]]
 
 
 class Hub:
@@ -79,12 +84,15 @@ class Subscription:
         from_position: int,
         filter: SubscriptionFilter,
         buffer_size: int,
+        buffer_bytes: int,
     ) -> None:
         self._hub = hub
         self._read_after = read_after
         self._filter = filter
         self._buffer_size = buffer_size
+        self._buffer_bytes = buffer_bytes
         self._buffer: deque[RecordedEvent] = deque()
+        self._bytes = 0  # of the buffered events' payloads
         self._backlog: deque[RecordedEvent] = deque()
         self._wakeup = asyncio.Event()
         self._overflowed = False
@@ -103,34 +111,45 @@ class Subscription:
         if self._overflowed or self._closed:
             return
         buffer, matches = self._buffer, self._filter.matches
-        if self._any and len(buffer) + len(events) <= self._buffer_size:
-            buffer.extend(events)  # one C call, not a Python loop per event
-            self._wakeup.set()
-            return
         for event in events:
             if matches(event):
-                if len(buffer) >= self._buffer_size:
-                    self._overflowed = True
-                    self.overflows += 1
-                    buffer.clear()
+                size = len(event.data)
+                if len(buffer) >= self._buffer_size or self._bytes + size > self._buffer_bytes:
+                    self._overflow()
                     break
                 buffer.append(event)
+                self._bytes += size
         self._wakeup.set()
 
-    def ready(self, limit: int) -> list[RecordedEvent]:
-        """Up to ``limit`` events deliverable now, without waiting: none while
-        it must go back to the file (``__anext__`` does that), so a caller can
-        batch what is at hand after each awaited event."""
+    def _overflow(self) -> None:
+        self._overflowed = True
+        self.overflows += 1
+        self._buffer.clear()
+        self._bytes = 0
+
+    def _take(self) -> RecordedEvent:
+        event = self._buffer.popleft()
+        self._bytes -= len(event.data)
+        return event
+
+    def ready(self, limit: int, max_bytes: int = CATCH_UP_BYTES) -> list[RecordedEvent]:
+        """Up to ``limit`` events deliverable now, without waiting, and no
+        more than ``max_bytes`` of their payloads: none while it must go back
+        to the file (``__anext__`` does that), so a caller can batch what is
+        at hand after each awaited event."""
         taken: list[RecordedEvent] = []
-        while self._backlog and len(taken) < limit:
+        size = 0
+        while self._backlog and len(taken) < limit and size < max_bytes:
             taken.append(self._deliver(self._backlog.popleft()))
+            size += len(taken[-1].data)
         if self._backlog or self._catching_up or self._overflowed or self._closed:
             return taken
         buffer = self._buffer
-        while buffer and len(taken) < limit:
-            event = buffer.popleft()
+        while buffer and len(taken) < limit and size < max_bytes:
+            event = self._take()
             if event.position > self.position:
                 taken.append(self._deliver(event))
+                size += len(event.data)
         return taken
 
     def end(self) -> None:
@@ -152,7 +171,7 @@ class Subscription:
                 self._catching_up = True
                 continue
             while self._buffer:
-                event = self._buffer.popleft()
+                event = self._take()
                 if event.position > self.position:
                     return self._deliver(event)
             self._wakeup.clear()
@@ -163,11 +182,13 @@ class Subscription:
         # Attach (and forget any stale buffer) before reading, so nothing
         # committed after this read can be missed.
         self._buffer.clear()
+        self._bytes = 0
         self._overflowed = False
         self._hub.attach(self)
-        batch = await self._read_after(self.position, self._filter, CATCH_UP_BATCH)
+        batch = await self._read_after(self.position, self._filter, CATCH_UP_BATCH, CATCH_UP_BYTES)
         self._backlog.extend(batch)
-        if len(batch) < CATCH_UP_BATCH:
+        # Short of both bounds, the read reached the end of the file.
+        if len(batch) < CATCH_UP_BATCH and sum(len(e.data) for e in batch) < CATCH_UP_BYTES:
             self._catching_up = False
 
     def _deliver(self, event: RecordedEvent) -> RecordedEvent:

@@ -30,6 +30,8 @@ from .limits import LimitExceeded, Limits
 from .recent import RecentlyUsed
 
 MAX_BATCH: Final = 512
+# The lifecycle states kept for the executions last written, by their weight.
+STATE_CACHE_BYTES: Final = 64 * 1024 * 1024
 # Bounds how long one batch holds the event loop (about 10 us an event).
 MAX_BATCH_EVENTS: Final = 2000
 
@@ -165,7 +167,9 @@ class Writer:
         self._stopping = False
         self._commit_thread = ThreadPoolExecutor(1, thread_name_prefix="execstore-commit")
         self._task: asyncio.Task[None] | None = None
-        self._states: RecentlyUsed[int, lifecycle.Lifecycle] = RecentlyUsed(cache_size)
+        self._states: RecentlyUsed[int, lifecycle.Lifecycle] = RecentlyUsed(
+            cache_size, STATE_CACHE_BYTES, _state_weight
+        )
         last = conn.execute(
             "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"
         ).fetchone()
@@ -487,6 +491,11 @@ class Writer:
             (external_id,),
         ).fetchone()
         return None if row is None else CreatedExecution(row[0], row[1], row[2], created=False)
+
+
+def _state_weight(state: lifecycle.Lifecycle) -> int:
+    """About what a lifecycle state holds: its fields, and an entry per node."""
+    return 300 + 120 * len(state.nodes)
 
 
 def _with_events(outcomes: list[Outcome], recorded: list[RecordedEvent]) -> list[Outcome]:

@@ -28,6 +28,8 @@ from .views import ROW_COLUMNS
 
 TABLE: Final = "execution_summary"
 CATCH_UP_BATCH: Final = 5000
+# The summary folds kept for the executions last written, by their weight.
+FOLD_CACHE_BYTES: Final = 64 * 1024 * 1024
 
 # The columns the table was created with (migration 1): the schema's history,
 # as the migrations below need it. A row names its columns by ``SummaryRow``'s fields.
@@ -256,7 +258,9 @@ class SummaryHook:
     """
 
     def __init__(self, cache_size: int = 20_000) -> None:
-        self._folds: RecentlyUsed[int, SummaryFold] = RecentlyUsed(cache_size)
+        self._folds: RecentlyUsed[int, SummaryFold] = RecentlyUsed(
+            cache_size, FOLD_CACHE_BYTES, _fold_weight
+        )
 
     def setup(self, conn: sqlite3.Connection) -> None:
         if interrupted(conn):
@@ -304,3 +308,8 @@ class SummaryHook:
     def _remember(self, folds: Iterable[SummaryFold]) -> None:
         for acc in folds:
             self._folds.store(acc.id, acc)
+
+
+def _fold_weight(fold: SummaryFold) -> int:
+    """About what a summary fold holds: its columns, and entries per node."""
+    return 600 + 200 * (len(fold.nodes) + len(fold.failures))

@@ -49,7 +49,7 @@ def create_app(
     app[MASKER] = Masker(settings.masked_keys)
     app[OPENAPI] = msgspec.json.encode(openapi_document(ENDPOINTS, title=TITLE, version=VERSION))
     app[STREAMS] = set[Subscription]()
-    app[FRAMES] = RecentlyUsed[int, bytes](4096)
+    app[FRAMES] = RecentlyUsed[int, bytes](4096, settings.frame_cache_bytes, len)
     app.cleanup_ctx.append(_rendering)
     app.cleanup_ctx.append(partial(_store, Path(db_path), on_first_token))
     app.on_shutdown.append(_end_streams)

@@ -31,6 +31,7 @@ TOKEN_PREFIX: Final = "es_"
 # Positive answers only: a token created by the CLI while the server runs is
 # found on its first use, and no token is ever revoked behind the cache.
 _CACHE_LIMIT: Final = 1024
+_CACHE_BYTES: Final = 1024 * 1024
 
 
 class Principal(Frozen):
@@ -58,7 +59,9 @@ class Authenticator:
     def __init__(self, store: EventStore, env_token: str | None = None) -> None:
         self._store = store
         self._env_digest = None if not env_token else digest(env_token)
-        self._known: RecentlyUsed[bytes, Principal] = RecentlyUsed(_CACHE_LIMIT)
+        self._known: RecentlyUsed[bytes, Principal] = RecentlyUsed(
+            _CACHE_LIMIT, _CACHE_BYTES, _weight
+        )
 
     async def principal(
         self,
@@ -112,6 +115,11 @@ class Authenticator:
         found = Principal(record.scopes, record.team_id)
         self._known.store(key, found)
         return found
+
+
+def _weight(who: Principal) -> int:
+    """About what a cached principal holds: its key, scopes and team."""
+    return 200 + len(who.team_id or "") + sum(len(scope) for scope in who.scopes)
 
 
 def bearer(request: web.Request) -> str | None:

@@ -7,7 +7,7 @@ from typing import Any, Final
 import msgspec
 
 from eventstore.frozen import Frozen
-from eventstore.limits import Limits
+from eventstore.limits import Limits, MiB
 
 from ..render.masking import DEFAULT_MASKED_KEYS
 from .connections import ConnectionLimits
@@ -30,6 +30,9 @@ class Settings(Frozen, kw_only=True):
     # A stream whose client reads nothing for this long is closed.
     write_timeout: float = 30.0
     stream_buffer: int = 10_000  # events a subscriber may lag before it re-reads the file
+    stream_buffer_bytes: int = 16 * MiB  # and bytes of their payloads
+    # /v1/stream encodes each event once for all its subscribers: this many bytes of them kept.
+    frame_cache_bytes: int = 16 * MiB
     # The dialect (a name in ``server.dialects.DIALECTS``) served at the root
     # instead of under its prefix, for clients that cannot be given a prefix.
     root_dialect: str | None = None

@@ -29,7 +29,9 @@ HEADERS: Final = {
     # Proxies such as nginx would otherwise buffer the stream.
     "X-Accel-Buffering": "no",
 }
-BATCH: Final = 500  # events per write at most, when a stream has fallen behind
+# Per write at most, when a stream has fallen behind: events, and their payloads' bytes.
+BATCH: Final = 500
+BATCH_BYTES: Final = 1024 * 1024
 
 
 class ClientGone(Exception):
@@ -112,8 +114,12 @@ async def subscribed(
 ) -> AsyncIterator[Subscription]:
     """A subscription registered with the app, so shutdown can end it cleanly."""
     streams = request.app[STREAMS]
+    settings = request.app[SETTINGS]
     subscription = request.app[STORE].subscribe(
-        start, filter, buffer_size=request.app[SETTINGS].stream_buffer
+        start,
+        filter,
+        buffer_size=settings.stream_buffer,
+        buffer_bytes=settings.stream_buffer_bytes,
     )
     streams.add(subscription)
     try:

@@ -31,6 +31,7 @@ from ..http.params import Param, path_id
 from ..http.replies import rendered
 from ..http.sse import (
     BATCH,
+    BATCH_BYTES,
     ClientGone,
     EventStream,
     end_stream,
@@ -147,7 +148,7 @@ async def store_stream(request: web.Request) -> web.StreamResponse:
                     continue
                 # A stream that fell behind catches up in few writes, not one per event.
                 chunk = [_store_frame(frames, event)]
-                chunk += [_store_frame(frames, e) for e in subscription.ready(BATCH)]
+                chunk += [_store_frame(frames, e) for e in subscription.ready(BATCH, BATCH_BYTES)]
                 await stream.send(b"".join(chunk))
         except ClientGone:
             return stream.response

@@ -17,6 +17,7 @@ from eventstore import (
     Subscription,
     SubscriptionFilter,
     json_value,
+    reads,
 )
 
 WRITERS = 20
@@ -183,3 +184,38 @@ async def test_ready_leaves_an_overflow_to_the_file(store: EventStore) -> None:
         assert subscription.ready(100) == []  # still catching up (never read yet)
         seen = await collect_until(subscription, 7)
         assert [e.position for e in seen] == list(range(1, 8))
+
+
+async def _large_events(store: EventStore, count: int, size: int) -> int:
+    """``count`` node starts of about ``size`` bytes each; the execution's id."""
+    created = await store.create_execution(ExecutionQueued(workflow_id="w"), [ExecutionStarted()])
+    for index in range(count):
+        big = json_value("x" * size)
+        await store.append(created.execution_id, [NodeStarted(node_id=f"n{index}", input=big)])
+    return created.execution_id
+
+
+async def test_a_buffer_past_its_bytes_goes_back_to_the_file(store: EventStore) -> None:
+    await store.create_execution(ExecutionQueued(workflow_id="w"))
+    async with store.subscribe(0, buffer_bytes=3000) as subscription:
+        first = await anext(subscription)  # attached now, and not reading
+        await _large_events(store, 10, 1000)
+        assert subscription.overflows == 1 and subscription.buffered == 0
+        rest = await collect_until(subscription, store.head)
+    assert [e.position for e in [first, *rest]] == list(range(1, store.head + 1))
+    assert subscription.resyncs == 1
+
+
+async def test_a_read_from_the_file_is_bounded_in_bytes(store: EventStore) -> None:
+    await _large_events(store, 6, 1000)
+    everything = await reads.events_after(store._live_reader(), 0, SubscriptionFilter(), 100)
+    sizes = [len(e.data) for e in everything]
+    for max_bytes in (1, sizes[0], sum(sizes[:3]), sum(sizes[:3]) + 1, 10**9):
+        got = await reads.events_after(
+            store._live_reader(), 0, SubscriptionFilter(), 100, max_bytes
+        )
+        # Rows while fewer than max_bytes came before them: at least one.
+        expected = [e for i, e in enumerate(everything) if i == 0 or sum(sizes[:i]) < max_bytes]
+        assert got == expected
+    limited = await reads.events_after(store._live_reader(), 2, SubscriptionFilter(), 2, 10**9)
+    assert [e.position for e in limited] == [3, 4]

@@ -77,6 +77,7 @@ from ...http.errors import ApiError
 from ...http.keys import SETTINGS, STORE, VIEWS
 from ...http.sse import (
     BATCH,
+    BATCH_BYTES,
     ClientGone,
     EventStream,
     end_stream,
@@ -319,7 +320,7 @@ async def _follow(request: web.Request, stream: EventStream, target: int) -> Non
                 await stream.send(PING)
                 continue
             # Behind (the replay, above all), it catches up in few writes, not one per event.
-            chunk, finished = run.messages([event, *subscription.ready(BATCH)])
+            chunk, finished = run.messages([event, *subscription.ready(BATCH, BATCH_BYTES)])
             if chunk:
                 await stream.send(chunk)
             if finished:
