@@ -47,6 +47,38 @@ class IdempotencyConflict(StoreError):
         super().__init__(f"event_id {event_id!r} {reason}")
 
 
+class StorageFailed(StoreError):
+    """The disk refused a write (full, or failing); nothing of it was written,
+    and what was acknowledged before stands. The next writes may succeed."""
+
+
+class StorageFull(StorageFailed):
+    def __init__(self) -> None:
+        super().__init__("the disk (or the database's size limit) is full; nothing was written")
+
+
+class StorageUnavailable(StorageFailed):
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"the disk failed a write ({detail}); nothing was written")
+
+
+def storage_failure(exc: BaseException) -> StorageFailed | None:
+    """The store's error for an SQLite error that the disk caused, else None."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    primary = code & 0xFF
+    if primary == _SQLITE_FULL:
+        return StorageFull()
+    if primary == _SQLITE_IOERR:
+        return StorageUnavailable(getattr(exc, "sqlite_errorname", "SQLITE_IOERR"))
+    return None
+
+
+_SQLITE_IOERR = 10
+_SQLITE_FULL = 13
+
+
 class InvalidEvent(StoreError):
     """An event is malformed before any rule applies (bad field value)."""
 

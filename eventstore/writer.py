@@ -21,7 +21,13 @@ from typing import Any, Final
 import msgspec
 
 from . import lifecycle
-from .errors import ExecutionNotFound, IdempotencyConflict, RuleViolation, VersionConflict
+from .errors import (
+    ExecutionNotFound,
+    IdempotencyConflict,
+    RuleViolation,
+    VersionConflict,
+    storage_failure,
+)
 from .events import EventData, ExecutionQueued, RecordedEvent, decode_data, now_us
 from .frozen import Frozen
 from .hashchain import GENESIS, row_hash
@@ -227,7 +233,11 @@ class Writer:
             outcomes, recorded = await self._commit(batch)
         except Exception as exc:
             self._rollback()
-            if len(batch) == 1:
+            failed = storage_failure(exc)
+            if failed is not None:
+                # The disk, not a request: one by one they would fail alike.
+                outcomes, recorded = [failed] * len(batch), []
+            elif len(batch) == 1:
                 outcomes, recorded = [self._explain(batch[0], exc)], []
             else:
                 outcomes, recorded = [], []

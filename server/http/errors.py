@@ -23,11 +23,15 @@ from eventstore import (
     InvalidEvent,
     LimitExceeded,
     RuleViolation,
+    StorageFull,
+    StorageUnavailable,
     StoreClosed,
     VersionConflict,
 )
 from eventstore.frozen import Frozen
 from projections import InvalidQuery
+
+from .logs import Throttled
 
 log: Final = logging.getLogger("execstore.server")
 
@@ -118,9 +122,21 @@ def from_store(exc: Exception) -> ApiError | None:
         case LimitExceeded():
             status = _LIMIT_STATUS.get(exc.limit, 413)
             return ApiError(status, "limit_exceeded", str(exc), field=exc.field, rule=exc.limit)
+        case StorageFull():
+            _storage.warning("a write was refused: %s", exc)
+            return ApiError(507, "storage_full", str(exc), headers=_RETRY)
+        case StorageUnavailable():
+            _storage.warning("a write was refused: %s", exc)
+            return ApiError(503, "storage_unavailable", str(exc), headers=_RETRY)
         case StoreClosed():
             return ApiError(503, "shutting_down", "the server is shutting down")
     return None
+
+
+# Nothing was written and nothing acknowledged is lost: the client may send it
+# again once there is room. One log line a second however many are refused.
+_RETRY: Final = {"Retry-After": "30"}
+_storage: Final = Throttled(log)
 
 
 # A request too large is a 413; JSON nested too deep, a malformed one (400); an
