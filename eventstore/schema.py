@@ -69,6 +69,27 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         created_at INTEGER NOT NULL
     ) STRICT, WITHOUT ROWID;
     """,
+    # 3: credentials can be revoked, and tokens remember when they were last
+    # used. ``credentials_revision`` counts every change that may take a
+    # credential's power away (a revocation, a row deleted or edited by hand),
+    # by triggers, whoever writes: a process that caches a credential sees from
+    # one read that the file may no longer hold it.
+    """
+    ALTER TABLE api_tokens ADD COLUMN last_used_at INTEGER;
+    ALTER TABLE api_tokens ADD COLUMN revoked_at INTEGER;
+    ALTER TABLE webhooks ADD COLUMN revoked_at INTEGER;
+    CREATE INDEX webhooks_workflow ON webhooks(workflow_id, created_at);
+    CREATE TABLE credentials_revision(
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        revision INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO credentials_revision VALUES (1, 0);
+    CREATE TRIGGER api_tokens_changed AFTER UPDATE OF digest, scopes, team_id, revoked_at
+        ON api_tokens
+        BEGIN UPDATE credentials_revision SET revision = revision + 1; END;
+    CREATE TRIGGER api_tokens_deleted AFTER DELETE ON api_tokens
+        BEGIN UPDATE credentials_revision SET revision = revision + 1; END;
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

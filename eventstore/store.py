@@ -24,7 +24,7 @@ import aiosqlite
 import msgspec
 
 from . import credentials, reads, schema
-from .credentials import TokenRecord, WebhookRecord
+from .credentials import TokenInfo, TokenRecord, WebhookInfo, WebhookRecord
 from .errors import ExecutionNotFound, InvalidEvent, StoreClosed
 from .events import (
     WIRE_NAMES,
@@ -77,6 +77,9 @@ class EventStore:
         self._hub = Hub()
         self._writer: Writer | None = None
         self._reader: aiosqlite.Connection | None = None
+        # Point reads of a few bytes, on the loop thread: a hop to a thread
+        # would cost more than the read (the credentials' revision).
+        self._point: sqlite3.Connection | None = None
 
     async def __aenter__(self) -> EventStore:
         await self.open()
@@ -102,9 +105,9 @@ class EventStore:
         )
         self._writer.start()
         try:
-            self._reader = await aiosqlite.connect(
-                f"{self.path.resolve().as_uri()}?mode=ro", uri=True
-            )
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            self._reader = await aiosqlite.connect(uri, uri=True)
+            self._point = sqlite3.connect(uri, uri=True)
         except BaseException:
             await self.close()
             raise
@@ -125,8 +128,10 @@ class EventStore:
         return conn
 
     async def close(self) -> None:
-        writer, reader = self._writer, self._reader
-        self._writer = self._reader = None
+        writer, reader, point = self._writer, self._reader, self._point
+        self._writer = self._reader = self._point = None
+        if point is not None:
+            point.close()
         self._hub.close()
         if writer is not None:
             await writer.stop()
@@ -241,27 +246,60 @@ class EventStore:
         scopes: frozenset[str],
         team_id: str | None = None,
         label: str | None = None,
-    ) -> None:
-        """Record an API token's digest (never the secret) and what it may do."""
+    ) -> str:
+        """Record an API token's digest (never the secret) and what it may do;
+        return its public id."""
         await self._write(credentials.insert_token(secret, scopes, team_id, label))
+        return credentials.public_id(secret)
 
     async def find_token(self, secret: str) -> TokenRecord | None:
+        """The token's record, unless it is unknown or revoked."""
         return await credentials.find_token(self._live_reader(), secret)
 
     async def has_tokens(self) -> bool:
         return await credentials.any_token(self._live_reader())
 
-    async def add_webhook(self, secret: str, workflow_id: str, team_id: str | None) -> None:
-        """Record a webhook hash's digest and the workflow it triggers."""
+    async def list_tokens(self) -> list[TokenInfo]:
+        return await credentials.list_tokens(self._live_reader())
+
+    async def revoke_token(self, token_id: str) -> bool:
+        """Revoke the token ``token_id`` names; False if none (or revoked already)."""
+        return bool(await self._write(credentials.revoke_token(token_id)))
+
+    async def touch_token(self, secret_digest: bytes, when: int) -> None:
+        """Note that the token was used at ``when``."""
+        await self._write(credentials.touch_token(secret_digest, when))
+
+    def credentials_revision(self) -> int:
+        """How many revocations the file has seen: a cache of credentials is
+        good for as long as this stays what it was when the cache was filled."""
+        if self._point is None:
+            raise StoreClosed()
+        return credentials.revision(self._point)
+
+    async def add_webhook(self, secret: str, workflow_id: str, team_id: str | None) -> str:
+        """Record a webhook hash's digest and the workflow it triggers; return its id."""
         await self._write(credentials.insert_webhook(secret, workflow_id, team_id))
+        return credentials.public_id(secret)
 
     async def find_webhook(self, secret: str) -> WebhookRecord | None:
+        """The webhook's record, unless it is unknown or revoked."""
         return await credentials.find_webhook(self._live_reader(), secret)
 
-    async def _write(self, call: Callable[[sqlite3.Connection], object]) -> None:
+    async def list_webhooks(self, workflow_id: str) -> list[WebhookInfo]:
+        return await credentials.list_webhooks(self._live_reader(), workflow_id)
+
+    async def webhook(self, webhook_id: str) -> WebhookInfo | None:
+        """The webhook ``webhook_id`` names, unless it is unknown or revoked."""
+        return await credentials.webhook_by_id(self._live_reader(), webhook_id)
+
+    async def revoke_webhook(self, webhook_id: str) -> bool:
+        return bool(await self._write(credentials.revoke_webhook(webhook_id)))
+
+    async def _write(self, call: Callable[[sqlite3.Connection], object]) -> object:
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._live_writer().submit(CallRequest(call, future))
-        await future
+        return await future
 
     async def verify(self) -> VerifyReport:
         """Walk the hash chain on a connection of its own; name the first bad row."""

@@ -1,4 +1,4 @@
-"""``execstore``: the command line (serve, token create, verify, rebuild)."""
+"""``execstore``: the command line (serve, token, verify, rebuild)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,14 @@ from pathlib import Path
 import msgspec
 
 from eventstore import Limits, StoreError
-from eventstore.credentials import insert_token, record_in_file
 from eventstore.hashchain import verify_file
 from projections.rebuild import rebuild
 
 from ..dialects import DIALECTS
-from ..http.auth import SCOPES, new_secret
 from ..http.connections import ConnectionLimits
 from ..http.settings import DEFAULT_MAX_BODY, Settings
 from ..render.masking import DEFAULT_MASKED_KEYS
+from . import tokens
 from .serve import serve
 
 
@@ -38,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_log=args.access_log,
         )
     if args.command == "token":
-        return _create_token(Path(args.db), frozenset(args.scope), args.team, args.label)
+        return tokens.run(args)
     if args.command == "rebuild":
         return _rebuild(Path(args.db), args.batch_size)
     return _verify(Path(args.db))
@@ -75,15 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the store over HTTP")
     _serve_arguments(serve)
     _limit_arguments(serve)
-    token = commands.add_parser("token", help="manage API tokens")
-    token_commands = token.add_subparsers(dest="action", required=True)
-    create = token_commands.add_parser("create", help="create a token and print it, once")
-    create.add_argument("--db", required=True, help="SQLite file")
-    create.add_argument(
-        "--scope", action="append", required=True, choices=sorted(SCOPES), help="repeatable"
-    )
-    create.add_argument("--team", default=None, help="restrict the token to this team")
-    create.add_argument("--label", default=None, help="a note on what the token is for")
+    tokens.add_commands(commands)
     verify = commands.add_parser("verify", help="check the log's hash chain")
     verify.add_argument("--db", required=True, help="SQLite file")
     rebuilt = commands.add_parser(
@@ -180,26 +171,6 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
-
-
-def _create_token(db: Path, scopes: frozenset[str], team: str | None, label: str | None) -> int:
-    secret = new_secret()
-    try:
-        record_in_file(db, insert_token(secret, scopes, team, label))
-    except FileNotFoundError as missing:
-        print(f"execstore token create: {missing}", file=sys.stderr)
-        return 2
-    except (StoreError, sqlite3.Error) as refused:
-        print(f"execstore token create: {refused}", file=sys.stderr)
-        return 1
-    # The secret goes to stdout alone, so that scripts can capture it; it is not kept.
-    print(secret)
-    print(
-        f"scopes: {' '.join(sorted(scopes))}; team: {team or 'all'}."
-        " Keep it now: the file holds only its digest.",
-        file=sys.stderr,
-    )
-    return 0
 
 
 def _verify(db: Path) -> int:

@@ -404,8 +404,8 @@ DIALECT: Final = Dialect(
     name="actions",
     prefix="/compat/actions",
     routes=(
-        Route("GET", "/api/v1/executions", list_executions),
-        Route("GET", "/api/v1/executions/{id}", retrieve),
+        Route("GET", "/api/v1/executions", list_executions, READ),
+        Route("GET", "/api/v1/executions/{id}", retrieve, READ),
     ),
     setup=Setup(ActionsSettings, _build),
 )

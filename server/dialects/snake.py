@@ -226,10 +226,10 @@ DIALECT: Final = Dialect(
     name="snake",
     prefix="/compat/snake",
     routes=(
-        Route("GET", "/api/v1/executions", list_executions),
-        Route("GET", "/api/v1/executions/{id}", detail),
+        Route("GET", "/api/v1/executions", list_executions, READ),
+        Route("GET", "/api/v1/executions/{id}", detail, READ),
         # The native trigger as is: snake's 202 body is the native one.
-        Route("POST", "/api/v1/webhooks/{hash}", trigger),
+        Route("POST", "/api/v1/webhooks/{hash}", trigger, None),
     ),
     setup=Setup(SnakeSettings, _build),
 )

@@ -8,14 +8,16 @@ answered as if they did not exist, and naming another team is a 403.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import secrets
 from typing import Final, Literal, get_args
 
 from aiohttp import web
 
-from eventstore import EventStore
+from eventstore import EventStore, StorageFailed
 from eventstore.credentials import digest
+from eventstore.events import now_us
 from eventstore.frozen import Frozen
 from eventstore.recent import RecentlyUsed
 
@@ -28,9 +30,10 @@ WRITE: Final[Scope] = "executions:write"
 CANCEL: Final[Scope] = "executions:cancel"
 ADMIN: Final[Scope] = "admin"
 TOKEN_PREFIX: Final = "es_"
-# Positive answers only: a token created by the CLI while the server runs is
-# found on its first use, and no token is ever revoked behind the cache.
+# Positive answers only, so a token created by the CLI while the server runs is
+# found on its first use; revocations empty it (see ``Authenticator``).
 _CACHE_LIMIT: Final = 1024
+_TOUCH_EVERY_US: Final = 60_000_000  # a token's last use is written once a minute at most
 _CACHE_BYTES: Final = 1024 * 1024
 
 
@@ -54,14 +57,26 @@ def new_secret() -> str:
 
 
 class Authenticator:
-    """Finds the principal behind a request's bearer token."""
+    """Finds the principal behind a request's bearer token.
+
+    The file is the truth: a token found there is cached, and the cache is
+    trusted only while the file's credentials revision stays what it was when
+    the cache was filled. Any revocation, by this process or another, counts
+    the revision up and empties the cache at the next request, so a revoked
+    token is refused at once. A token's use is written to the file at most
+    once a minute (``last_used_at``).
+    """
 
     def __init__(self, store: EventStore, env_token: str | None = None) -> None:
         self._store = store
         self._env_digest = None if not env_token else digest(env_token)
-        self._known: RecentlyUsed[bytes, Principal] = RecentlyUsed(
-            _CACHE_LIMIT, _CACHE_BYTES, _weight
-        )
+        self._known = self._empty()
+        self._revision = -1  # of the file when ``_known`` was emptied
+        self._touched: RecentlyUsed[bytes, int] = RecentlyUsed(_CACHE_LIMIT)
+
+    @staticmethod
+    def _empty() -> RecentlyUsed[bytes, Principal]:
+        return RecentlyUsed(_CACHE_LIMIT, _CACHE_BYTES, _weight)
 
     async def principal(
         self,
@@ -104,17 +119,30 @@ class Authenticator:
 
     async def _lookup(self, secret: str) -> Principal | None:
         key = digest(secret)
-        known = self._known.get(key)
-        if known is not None:
-            return known
         if self._env_digest is not None and hmac.compare_digest(key, self._env_digest):
             return ROOT
-        record = await self._store.find_token(secret)
-        if record is None:
-            return None
-        found = Principal(record.scopes, record.team_id)
-        self._known.store(key, found)
-        return found
+        revision = self._store.credentials_revision()
+        if revision != self._revision:  # something was revoked: no cached yes stands
+            self._known, self._revision = self._empty(), revision
+        known = self._known.get(key)
+        if known is None:
+            record = await self._store.find_token(secret)
+            if record is None:
+                return None
+            known = Principal(record.scopes, record.team_id)
+            self._known.store(key, known)
+        await self._touch(key)
+        return known
+
+    async def _touch(self, key: bytes) -> None:
+        now = now_us()
+        last = self._touched.get(key)
+        if last is not None and now - last < _TOUCH_EVERY_US:
+            return
+        self._touched.store(key, now)
+        # Best effort: a full disk refuses the note, never the request.
+        with contextlib.suppress(StorageFailed):
+            await self._store.touch_token(key, now)
 
 
 def _weight(who: Principal) -> int:

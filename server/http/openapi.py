@@ -91,7 +91,11 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
     for reply in endpoint.replies:
         entry = responses.setdefault(str(reply.status), {"description": "", "content": {}})
         entry["description"] = "; ".join(filter(None, (entry["description"], reply.description)))
-        entry["content"][reply.media] = {"schema": _reply_schema(reply)}
+        schema = _reply_schema(reply)
+        known = entry["content"].get(reply.media)
+        if known is not None:  # two shapes for one status (a ref fits both): any of them
+            schema = {"anyOf": [*known["schema"].get("anyOf", [known["schema"]]), schema]}
+        entry["content"][reply.media] = {"schema": schema}
         for link in reply.links:
             entry.setdefault("links", {})[link.name] = {
                 "operationId": link.target.__name__,

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from eventstore.frozen import Frozen
 
+from .auth import Scope
 from .errors import Handler, Render, shaped
 
 S = TypeVar("S", bound="DialectSettings")
@@ -37,6 +38,10 @@ class Route:
     method: str
     path: str  # below the dialect's prefix
     handler: Handler
+    # The scope its handler asks of the caller; None: the path is the credential.
+    # Declared here for readers and for tests/server/test_scopes.py, which checks
+    # every route against it.
+    scope: Scope | None
 
 
 class DialectSettings(Frozen, forbid_unknown_fields=True):

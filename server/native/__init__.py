@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from . import executions, export, meta, streams, webhooks
+from . import executions, export, meta, streams, tokens, webhooks
 
 ENDPOINTS: Final = (
     meta.HEALTH,
@@ -25,5 +25,9 @@ ENDPOINTS: Final = (
     streams.EXECUTION_STREAM,
     streams.STORE_STREAM,
     webhooks.CREATE_WEBHOOK,
+    webhooks.LIST_WEBHOOKS,
     webhooks.TRIGGER,
+    webhooks.REVOKE_WEBHOOK,
+    tokens.LIST_TOKENS,
+    tokens.REVOKE_TOKEN,
 )

@@ -12,7 +12,7 @@ from typing import Final
 
 from aiohttp import web
 
-from projections import elapsed_ms, fold
+from projections import ExecutionDetail, elapsed_ms, fold
 
 from ..http import params
 from ..http.access import caller, execution_id, first_event
@@ -43,12 +43,20 @@ async def create(request: web.Request) -> web.Response:
     new = fold(created.events)
     if new is not None:
         # The execution as this create committed it: no read back on the loop.
-        return json(wire.execution_now(new), 201)
+        return json(_answer(who, new), 201)
     detail = await request.app[VIEWS].detail(created.execution_id)
     if not who.sees(detail.team_id):
         # A retried create with another team's external id: say no more than that.
         raise ApiError(409, "external_id_taken", "the external_id is taken", field="external_id")
-    return await json_rendered(request, detail.version, lambda: wire.execution_now(detail))
+    return await json_rendered(request, detail.version, lambda: _answer(who, detail))
+
+
+def _answer(who: Principal, detail: ExecutionDetail) -> wire.Execution | wire.ExecutionRef:
+    """What a write answers: the execution, or only its ids to a token that may
+    not read executions (a retried create included: it learns its id, nothing more)."""
+    if who.can(READ):
+        return wire.execution_now(detail)
+    return wire.ExecutionRef(id=detail.id, uuid=detail.uuid, external_id=detail.external_id)
 
 
 async def append(request: web.Request) -> web.Response:
@@ -142,9 +150,7 @@ async def cancel(request: web.Request) -> web.Response:
     if outcome != "already_requested":
         current = await views.detail(target)
     status = 200 if outcome == "cancelled" else 202
-    return await json_rendered(
-        request, current.version, lambda: wire.execution_now(current), status
-    )
+    return await json_rendered(request, current.version, lambda: _answer(who, current), status)
 
 
 async def _visible(request: web.Request, who: Principal, target: int, field: str) -> None:
@@ -167,7 +173,9 @@ CREATE: Final = Endpoint(
     WRITE,
     (
         Reply(201, "created", wire.Execution),
+        Reply(201, "created; its ids only, to a token without executions:read", wire.ExecutionRef),
         Reply(200, "the external_id was known: the existing execution", wire.Execution),
+        Reply(200, "the same, its ids only, to a token without read", wire.ExecutionRef),
     ),
     body=bodies.CreateBody,
     errors=(400, 404, 409, 413, 422),
@@ -225,6 +233,8 @@ CANCEL_EXECUTION: Final = Endpoint(
     (
         Reply(200, "cancelled", wire.Execution),
         Reply(202, "cancel requested; the engine confirms it", wire.Execution),
+        Reply(200, "cancelled; its ids only, to a token without read", wire.ExecutionRef),
+        Reply(202, "cancel requested; its ids only, to a token without read", wire.ExecutionRef),
     ),
     params=(path_id(),),
     body=bodies.CancelBody,

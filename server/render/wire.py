@@ -143,6 +143,15 @@ class Summary(_Identity, kw_only=True):
     updated_at: str
 
 
+class ExecutionRef(Frozen, kw_only=True):
+    """What a write answers a token that may not read executions: which
+    execution it was, and nothing the execution holds."""
+
+    id: int
+    uuid: str
+    external_id: str | None
+
+
 class ExecutionList(Frozen, kw_only=True):
     items: list[Summary]
     next_cursor: str | None  # None on the last page
@@ -187,9 +196,40 @@ class Appended(Frozen, kw_only=True):
 
 
 class WebhookCreated(Frozen, kw_only=True):
+    id: str  # names it to list or revoke it; the hash is shown only here
     workflow_id: str
     hash: str
     url: str
+
+
+class Webhook(Frozen, kw_only=True):
+    id: str
+    workflow_id: str
+    created_at: str
+
+
+class WebhookList(Frozen, kw_only=True):
+    webhooks: list[Webhook]
+
+
+class Token(Frozen, kw_only=True):
+    """A token as it may be shown: never its secret."""
+
+    id: str
+    scopes: list[str]
+    team: str | None
+    label: str | None
+    created_at: str
+    last_used_at: str | None
+
+
+class TokenList(Frozen, kw_only=True):
+    tokens: list[Token]
+
+
+class Revoked(Frozen, kw_only=True):
+    id: str
+    revoked: bool
 
 
 class WebhookAccepted(Frozen, kw_only=True):

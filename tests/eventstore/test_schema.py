@@ -14,8 +14,9 @@ from eventstore import (
     ExecutionQueued,
     ExecutionStarted,
     StoreClosed,
+    credentials,
 )
-from eventstore.schema import SCHEMA_VERSION, SchemaTooNew
+from eventstore.schema import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
 from tests.eventstore.helpers import query, queued
 
 # --- closing, schema, durability -------------------------------------------
@@ -92,3 +93,29 @@ async def test_normal_durability_keeps_wal(tmp_path: Path) -> None:
         await queued(store)
         assert query(store.path, "PRAGMA journal_mode") == [("wal",)]
         assert store.head == 1
+
+
+async def test_a_file_of_schema_2_keeps_its_credentials_and_gains_revocation(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v2.db"
+    with closing(sqlite3.connect(path)) as conn:
+        for script in MIGRATIONS[:2]:
+            conn.executescript(script)
+        conn.execute(
+            "INSERT INTO api_tokens(digest, scopes, team_id, label, created_at)"
+            " VALUES (?, 'admin', NULL, 'old', 1)",
+            (credentials.digest("es_old_token"),),
+        )
+        conn.execute("PRAGMA user_version=2")
+        conn.commit()
+    async with EventStore(path) as store:
+        assert user_version(path) == SCHEMA_VERSION == 3
+        found = await store.find_token("es_old_token")
+        assert found is not None and found.scopes == frozenset({"admin"})
+        (listed,) = await store.list_tokens()
+        assert (listed.label, listed.last_used_at) == ("old", None)
+        assert store.credentials_revision() == 0
+        assert await store.revoke_token(listed.id)
+        assert store.credentials_revision() == 1
+        assert await store.find_token("es_old_token") is None

@@ -3,13 +3,14 @@ with a token per scope (and one restricted to a team)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from eventstore import EventStore
@@ -128,3 +129,28 @@ def error_of(body: Any, code: str | None = None) -> dict[str, Any]:
         assert type(error["current_version"]) is int, error
     assert code is None or error["code"] == code, error
     return error
+
+
+async def run_app(
+    path: Path,
+    settings: Settings,
+    action: Callable[[TestClient[Any, Any]], Awaitable[None]] | None = None,
+) -> list[str]:
+    """Start an app on ``path``, run ``action`` against it, stop it: the first tokens handed out."""
+    first: list[str] = []
+    app: web.Application = create_app(path, settings, on_first_token=first.append)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        if action is not None:
+            await action(client)
+    return first
+
+
+async def status_of(client: TestClient[Any, Any], secret: str, method: str, path: str) -> int:
+    headers = {"Authorization": f"Bearer {secret}"}
+    json = {"workflow_id": "wf-1"} if path == "/v1/executions" and method == "POST" else None
+    async with client.request(method, path, headers=headers, json=json) as response:
+        return response.status
+
+
+def file_bytes(path: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))

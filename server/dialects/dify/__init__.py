@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from ...http.auth import READ
 from ...http.routing import Dialect, Route
 from .events import run_events
 from .runs import render, run_detail
@@ -50,8 +51,8 @@ DIALECT: Final = Dialect(
     name="dify",
     prefix="/compat/dify",
     routes=(
-        Route("GET", "/v1/workflows/run/{workflow_run_id}", run_detail),
-        Route("GET", "/v1/workflow/{workflow_run_id}/events", run_events),
+        Route("GET", "/v1/workflows/run/{workflow_run_id}", run_detail, READ),
+        Route("GET", "/v1/workflow/{workflow_run_id}/events", run_events, READ),
     ),
     render_error=render,
 )

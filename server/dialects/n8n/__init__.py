@@ -53,7 +53,8 @@ this follows them):
   delete a running execution"); a ``new`` or ``waiting`` one, which n8n
   deletes (so it never runs or resumes), is cancelled and deleted in one
   append. The answer is the execution as it is after the delete, with
-  ``deletedAt`` set. A deleted execution is gone for n8n clients, as a
+  ``deletedAt`` set; a key that may write but not read gets only ``{"id"}``,
+  since the execution's data needs the read scope. A deleted execution is gone for n8n clients, as a
   deleted one is in n8n: lists leave it out, ``GET`` and a second ``DELETE``
   answer 404. The native API keeps showing its detail, history and replays.
 - Errors are ``{"message"}``: n8n's texts for its own cases (missing or bad
@@ -65,6 +66,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from ...http.auth import READ, WRITE
 from ...http.routing import Dialect, Route
 from .routes import delete, detail, list_executions, render
 
@@ -72,9 +74,9 @@ DIALECT: Final = Dialect(
     name="n8n",
     prefix="/compat/n8n",
     routes=(
-        Route("GET", "/api/v1/executions", list_executions),
-        Route("GET", "/api/v1/executions/{id}", detail),
-        Route("DELETE", "/api/v1/executions/{id}", delete),
+        Route("GET", "/api/v1/executions", list_executions, READ),
+        Route("GET", "/api/v1/executions/{id}", detail, READ),
+        Route("DELETE", "/api/v1/executions/{id}", delete, WRITE),
     ),
     render_error=render,
 )

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from ...http.auth import CANCEL, READ
 from ...http.routing import Dialect, Route
 from . import export, routes
 
@@ -54,11 +55,11 @@ DIALECT: Final = Dialect(
     name="teams",
     prefix="/compat/teams",
     routes=(
-        Route("GET", "/api/executions/team/{teamId}", routes.team_executions),
-        Route("GET", "/api/executions", routes.workflow_executions),
-        Route("GET", "/api/executions/{id}", routes.detail),
-        Route("POST", "/api/executions/{id}/cancel", routes.cancel),
-        Route("GET", "/api/executions/team/{teamId}/export", export.export),
+        Route("GET", "/api/executions/team/{teamId}", routes.team_executions, READ),
+        Route("GET", "/api/executions", routes.workflow_executions, READ),
+        Route("GET", "/api/executions/{id}", routes.detail, READ),
+        Route("POST", "/api/executions/{id}/cancel", routes.cancel, CANCEL),
+        Route("GET", "/api/executions/team/{teamId}/export", export.export, READ),
     ),
     render_error=routes.spring_error,
     setup=export.SETUP,

@@ -192,22 +192,31 @@ async def test_list_time_and_text_filters(api: Api) -> None:
 
 async def test_cancel_queued_at_once_running_by_request_finished_refused(api: Api) -> None:
     queued = await api.create()
-    status, body = await api.call("POST", f"/v1/executions/{queued['id']}/cancel", token="cancel")
+    status, body = await api.call("POST", f"/v1/executions/{queued['id']}/cancel")
     assert (status, body["status"]) == (200, "cancelled")
 
     running = await api.create(events=[event("execution.started")])
     path = f"/v1/executions/{running['id']}/cancel"
-    status, body = await api.call("POST", path, token="cancel", json={"reason": "user"})
+    status, body = await api.call("POST", path, json={"reason": "user"})
     assert (status, body["status"], body["cancel_requested"]) == (202, "running", True)
     assert body["cancel_reason"] == "user"
-    again = await api.call("POST", path, token="cancel")
+    again = await api.call("POST", path)
     assert again[0] == 202
     assert again[1]["version"] == body["version"]  # asked once, recorded once
     await api.append(running["id"], event("execution.cancelled"))
 
-    status, body = await api.call("POST", path, token="cancel")
+    status, body = await api.call("POST", path)
     assert status == 409
     assert body["error"]["code"] == "already_finished"
+
+
+async def test_a_cancel_token_that_cannot_read_gets_only_the_ids(api: Api) -> None:
+    queued = await api.create(external_id="run-7")
+    status, body = await api.call("POST", f"/v1/executions/{queued['id']}/cancel", token="cancel")
+    ref = {"id": queued["id"], "uuid": queued["uuid"], "external_id": "run-7"}
+    assert (status, body) == (200, ref)
+    _, now = await api.call("GET", f"/v1/executions/{queued['id']}")
+    assert now["status"] == "cancelled"
 
 
 async def test_the_execution_error_object_comes_from_the_failure(api: Api) -> None:
