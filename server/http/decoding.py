@@ -92,7 +92,7 @@ def decode_json(decoder: msgspec.json.Decoder[T], body: bytes, field: str = "") 
     try:
         decoded: T = decoder.decode(body)
     except msgspec.DecodeError as error:
-        raise from_decode(error, field) from None
+        raise from_decode(error, field, bytes(body)) from None
     except RecursionError:
         message = "JSON nested too deeply"
         raise ApiError(400, "invalid_json", message, field=field or "body") from None

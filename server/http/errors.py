@@ -206,20 +206,44 @@ def _http_message(http: web.HTTPException) -> str:
 
 
 _AT: Final = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
-_UNKNOWN: Final = re.compile(r"^Object contains unknown field `([^`]*)`")
+# msgspec points at the object; the field at fault is the key it names.
+_NAMED: Final = re.compile(r"^Object (contains unknown|missing required) field `([^`]*)`")
+# A \uXXXX escape of a high surrogate not followed by a low one, or a low one alone.
+_LONE_SURROGATE: Final = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 
 
-def from_decode(error: msgspec.DecodeError, prefix: str = "") -> ApiError:
-    """A body msgspec refused, naming the field from its ``- at `$.x[0].y` `` suffix."""
+def from_decode(error: msgspec.DecodeError, prefix: str = "", body: bytes = b"") -> ApiError:
+    """A body msgspec refused, naming the field from its ``- at `$.x[0].y` `` suffix.
+    ``body`` (what was decoded) explains the refusals msgspec words vaguely."""
     message = str(error)
-    code = "invalid_field" if isinstance(error, msgspec.ValidationError) else "invalid_json"
+    if not isinstance(error, msgspec.ValidationError):
+        return _malformed(message, prefix or "body", body)
     found = _AT.search(message)
-    unknown = _UNKNOWN.search(message)
-    if found is None and unknown is None:
-        return ApiError(400, code, message, field=prefix or "body")
+    named = _NAMED.search(message)
     path = "" if found is None else found.group("path")
-    if unknown is not None:  # msgspec points at the object; the field is the unknown key
-        path = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
+    if named is not None:
+        path = f"{path}.{named.group(2)}" if path else named.group(2)
     field = f"{prefix}.{path}" if prefix and path else prefix or path or "body"
+    if named is not None and named.group(1) == "missing required":
+        return ApiError(400, "missing_field", "is required", field=field, rule="required")
     text = message if found is None else message[: found.start()]
     return ApiError(400, "invalid_field", text, field=field)
+
+
+def _malformed(message: str, field: str, body: bytes) -> ApiError:
+    if not body.strip():
+        text = 'is empty: send a JSON object, such as {"workflow_id": "wf-1"}'
+        return ApiError(400, "empty_body", text, field=field, rule="json_required")
+    lone = _LONE_SURROGATE.search(body)
+    if lone is not None:
+        escape = lone.group().decode()
+        text = (
+            f"holds a lone UTF-16 surrogate ({escape} at byte {lone.start()}): JSON text"
+            " must be Unicode, so a high surrogate (\\ud800-\\udbff) needs a low one"
+            " (\\udc00-\\udfff) right after it"
+        )
+        return ApiError(400, "invalid_json", text, field=field, rule="surrogate_pairs")
+    return ApiError(400, "invalid_json", message, field=field, rule="json")

@@ -19,7 +19,7 @@ from multidict import MultiMapping
 from projections import ListFilter
 from projections.queries import DEFAULT_LIMIT, INT64, MAX_LIMIT, MIN_LIMIT, STATUSES
 
-from ..render.times import parse_iso
+from ..render.times import TimeRefused, parse_iso
 from .errors import ApiError
 
 _STRING: Final[Mapping[str, Any]] = {"type": "string"}
@@ -88,7 +88,9 @@ FILTERS: Final = (
     Param("error_code", "only failures with this error code"),
     Param("q", "display name contains this text (ASCII case-insensitive)"),
 )
-_TIME_FILTERS: Final = tuple(p.name for p in FILTERS if p.name.endswith(("_after", "_before")))
+_TIME_WINDOWS: Final = tuple(
+    (f"{moment}_after", f"{moment}_before") for moment in ("created", "started", "finished")
+)
 LIMIT: Final = Param.integer("limit", "rows, 1..100", MIN_LIMIT, MAX_LIMIT)
 PAGING: Final = (LIMIT, Param("cursor", "the previous page's next_cursor"))
 
@@ -115,7 +117,9 @@ def one(query: MultiMapping[str], name: str) -> str | None:
 def list_filter(query: MultiMapping[str], team_id: str | None) -> ListFilter:
     """The list filters of a query string. ``team_id`` is the token's team,
     which overrides (and must agree with) any team asked for."""
-    times = {name: time_param(query, name) for name in _TIME_FILTERS}
+    times: dict[str, int | None] = {}
+    for after, before in _TIME_WINDOWS:
+        times[after], times[before] = time_window(query, after, before)
     return ListFilter(
         workflow_id=one(query, "workflow_id"),
         statuses=statuses(query),
@@ -174,14 +178,27 @@ def time_param(query: MultiMapping[str], name: str) -> int | None:
     return parse_time(one(query, name), name)
 
 
+def time_window(query: MultiMapping[str], after: str, before: str) -> tuple[int | None, int | None]:
+    """The bounds ``after`` and ``before`` give, inclusive; a window that ends
+    before it starts is a 400 naming both, not a quietly empty answer."""
+    start, end = time_param(query, after), time_param(query, before)
+    if start is not None and end is not None and start > end:
+        message = (
+            f"{after} ({one(query, after)}) is later than {before} ({one(query, before)}):"
+            " nothing can fall between them"
+        )
+        raise ApiError(400, "empty_window", message, field=after, rule=f"{after} <= {before}")
+    return start, end
+
+
 def parse_time(value: str | None, field: str) -> int | None:
     """A wire time (query, header or body) in microseconds; 400 naming ``field``."""
     if value is None:
         return None
     try:
         return parse_iso(value)
-    except ValueError as error:
-        raise ApiError(400, "invalid_time", str(error), field=field) from None
+    except TimeRefused as error:
+        raise ApiError(400, "invalid_time", str(error), field=field, rule=error.rule) from None
 
 
 def integer(

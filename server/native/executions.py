@@ -120,6 +120,17 @@ async def detail(request: web.Request) -> web.Response:
     replayed = await views.replay(target, as_of_version=version, as_of_time=as_of)
     if replayed is None:
         raise ApiError(404, "not_yet", "the execution did not exist at that time", field="as_of")
+    if version is not None and replayed.version < version:
+        # Not the last version quietly: a replay answers exactly the version asked for.
+        message = f"the execution has no version {version} yet: its last is {replayed.version}"
+        raise ApiError(
+            404,
+            "not_yet",
+            message,
+            field="as_of_version",
+            rule="recorded_version",
+            current_version=replayed.version,
+        )
     clock = as_of if as_of is not None else replayed.last_recorded_at
     elapsed = elapsed_ms(replayed, clock)
     return await json_rendered(request, replayed.version, lambda: wire.execution(replayed, elapsed))

@@ -164,7 +164,9 @@ def _stream_filter(query: MultiMapping[str], who: Principal) -> SubscriptionFilt
     types = frozenset(query.getall(TYPES.name, []))
     if not types <= bodies.EVENT_TYPE_NAMES:
         unknown = sorted(types - bodies.EVENT_TYPE_NAMES)[0]
-        raise ApiError(400, "unknown_event_type", f"{unknown!r} is no event type", field="type")
+        known = ", ".join(sorted(bodies.EVENT_TYPE_NAMES))
+        message = f"{unknown!r} is no event type; one of {known}"
+        raise ApiError(400, "unknown_event_type", message, field="type", rule="event_type")
     ids = frozenset(
         params.parse_integer(value, EXECUTION_IDS.name, 1)
         for value in query.getall(EXECUTION_IDS.name, [])

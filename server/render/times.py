@@ -3,6 +3,7 @@ store's integer microseconds since the epoch."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -34,28 +35,53 @@ def iso_ms_or_none(us: int | None) -> str | None:
     return None if us is None else iso_ms(us)
 
 
+# A "+09:00" offset sent unencoded in a query string arrives as " 09:00".
+_PLUS_AS_SPACE: Final = re.compile(r"T\d\d(:\d\d){0,2}(\.\d+)? \d\d(:?\d\d)?$")
+_EXAMPLE: Final = "2026-11-22T10:00:00Z, 2026-11-22T19:00:00+09:00 or 2026-11-22"
+
+
+class TimeRefused(ValueError):
+    """A time that is not one: the message shows how to write it; ``rule``
+    names which part of the policy it broke."""
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
 def parse_iso(text: str) -> int:
     """Microseconds since the epoch of an ISO 8601 date-time with an offset
-    (``Z`` or ``+09:00``), or of a plain date (midnight UTC). Raises ``ValueError``.
+    (``Z`` or ``+09:00``), or of a plain date (midnight UTC). Raises
+    ``TimeRefused``, whose message quotes ``text`` and shows how to write it.
 
     A date-time without an offset is refused: guessing the zone would shift
     an audit's window by hours without a word.
     """
     if not 10 <= len(text) <= 40:
-        raise ValueError("expected an ISO 8601 date-time such as 2026-11-22T10:00:00.000Z")
+        raise TimeRefused(f"expected an ISO 8601 date-time or date, such as {_EXAMPLE}", "iso8601")
+    if _PLUS_AS_SPACE.search(text):
+        encoded = text[::-1].replace(" ", "B2%", 1)[::-1]
+        message = (
+            f"{text!r} has a space where its offset's '+' was: in a URL a '+' means a"
+            f" space, so write the '+' as %2B ({encoded}), or use Z"
+        )
+        raise TimeRefused(message, "plus_encoded_as_2B")
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(
-            "expected an ISO 8601 date-time such as 2026-11-22T10:00:00.000Z"
-        ) from None
+        message = f"{text!r} is not an ISO 8601 date-time; write, for example, {_EXAMPLE}"
+        raise TimeRefused(message, "iso8601") from None
     if len(text) == 10:
         moment = moment.replace(tzinfo=UTC)
     if moment.tzinfo is None:
-        raise ValueError("needs a UTC offset, such as Z or +09:00")
+        message = (
+            f"{text!r} has no UTC offset, so its zone would be a guess: write {text}Z"
+            f" for UTC, or its offset, such as {text}+09:00"
+        )
+        raise TimeRefused(message, "offset_required")
     us: int = (moment - EPOCH) // timedelta(microseconds=1)
     if not MIN_US <= us <= MAX_US:
-        raise ValueError("must fall within the years 1 to 9999 in UTC")
+        raise TimeRefused("must fall within the years 1 to 9999 in UTC", "years_1_to_9999")
     return us
 
 

@@ -22,10 +22,13 @@ Mapping choices the document leaves open:
   ``{teamId}`` other than a team token's, is a 403 ("no access to this
   team"), as the document's error table says; an unknown id is a 404.
 - in the lists (and the export) ``startedAt`` is when the execution was
-  created and ``durationMs`` runs from then to ``finishedAt``, as the
-  document's example shows (00.000 to 02.350: 2350); the detail has
-  ``createdAt``, ``startedAt`` (the engine picked it up) and ``durationMs``
-  from that start (2300 in the example). Durations are null until finished.
+  created, as the document's example shows; the detail has ``createdAt`` and
+  ``startedAt`` (the engine picked it up). ``durationMs`` has one definition
+  everywhere, the native ``duration_ms``: the time the execution ran, from
+  its start to its end (2300 in the example). The document's list example
+  counts from the creation instead (2350); two numbers for one execution
+  would leave a client to guess which to trust, so lists say 2300 too.
+  Durations are null until finished.
 - ``from`` and ``to`` bound the creation time (the lists' ``startedAt``),
   both inclusive. ``size`` is 1 to 100, ``page`` 0 or more; out of range is
   a 400, not clamped.

@@ -7,7 +7,7 @@ Mapping choices the document leaves open:
 - ``days`` (default 30, 1 to 3650) counts back from now over the creation
   time; ``format`` is ``csv`` (default) or ``json``, in lower case.
 - the fields are the lists' and the detail's (see the package's docstring): ``startedAt``
-  and ``durationMs`` of an execution run from its creation; a node execution
+  of an execution is its creation, ``durationMs`` the time it ran; a node execution
   spans all its attempts; ``error``/``node_error`` is the last attempt's
   failure. An execution without nodes keeps one CSV row with empty node
   columns, so that an audit never loses it.
@@ -42,7 +42,7 @@ from ...render.export_rows import csv_header, csv_text
 from ...render.masking import MASK
 from ...render.times import iso_ms, iso_ms_or_none
 from ...render.wire import Camel
-from .shapes import NODE_STATUS_NAMES, STATUS_NAMES, error_text, node_span, since_created
+from .shapes import NODE_STATUS_NAMES, STATUS_NAMES, error_text, node_span
 
 PATH: Final = "/api/executions/team/{teamId}/export"
 DEFAULT_DAYS: Final = 30
@@ -133,7 +133,7 @@ def json_execution(d: ExecutionDetail, secrets: re.Pattern[str]) -> bytes:
             trigger=d.trigger.upper(),
             started_at=iso_ms(d.created_at),
             completed_at=iso_ms_or_none(d.finished_at),
-            duration_ms=since_created(d.created_at, d.finished_at),
+            duration_ms=d.duration_ms,
             node_executions=nodes,
         )
     )
@@ -148,7 +148,7 @@ def csv_rows(d: ExecutionDetail, secrets: re.Pattern[str]) -> str:
         d.trigger.upper(),
         iso_ms(d.created_at),
         iso_ms_or_none(d.finished_at),
-        since_created(d.created_at, d.finished_at),
+        d.duration_ms,
     ]
     rows: list[list[str | int | None]] = []
     for node in d.nodes:

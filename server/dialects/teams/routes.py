@@ -72,12 +72,13 @@ async def team_executions(request: web.Request) -> web.Response:
     check_team(who, team, "teamId")
     query = request.query
     params.refuse_unknown(query, _TEAM_LIST)
+    created_after, created_before = params.time_window(query, "from", "to")
     filter = ListFilter(
         team_id=team,
         workflow_id=_workflow(query, required=False),
         statuses=params.dialect_status(query, FILTER_STATUSES),
-        created_after=params.time_param(query, "from"),
-        created_before=params.time_param(query, "to"),
+        created_after=created_after,
+        created_before=created_before,
     )
     return await _page(request, filter)
 

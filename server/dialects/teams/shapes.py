@@ -105,10 +105,6 @@ def _message(status: ExecutionStatus, code: str | None, message: str | None) -> 
     return message or code or "the execution failed"
 
 
-def since_created(created_at: int, finished_at: int | None) -> int | None:
-    return None if finished_at is None else ms_between(created_at, finished_at)
-
-
 def list_item(row: SummaryRow) -> ListItem:
     return ListItem(
         id=row.uuid,
@@ -117,7 +113,7 @@ def list_item(row: SummaryRow) -> ListItem:
         status=STATUS_NAMES[row.status],
         started_at=iso_ms(row.created_at),
         finished_at=iso_ms_or_none(row.finished_at),
-        duration_ms=since_created(row.created_at, row.finished_at),
+        duration_ms=row.duration_ms,  # the one definition: see the package's docstring
         trigger_type=row.trigger.upper(),
         node_count=row.nodes_total,
         error_message=_message(row.status, row.error_code, row.error_message),

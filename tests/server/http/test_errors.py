@@ -31,6 +31,7 @@ class Case:
     params: dict[str, str] | None = None
     token: str | None = "admin"
     rule: str | None = None
+    says: tuple[str, ...] = ()  # what the message must quote or show
 
 
 X = "/v1/executions"
@@ -44,13 +45,132 @@ def append(*events: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return {"events": list(events), **fields}
 
 
+# A new user's first mistakes: each answer names the field and the rule, and
+# says what was wrong in words that show how to get it right.
+MISTAKES: Final = [
+    Case(
+        "naive date-time",
+        "GET",
+        X,
+        400,
+        "invalid_time",
+        "created_after",
+        params={"created_after": "2026-12-01T00:00:00"},
+        rule="offset_required",
+        says=("'2026-12-01T00:00:00'", "2026-12-01T00:00:00Z", "2026-12-01T00:00:00+09:00"),
+    ),
+    Case(
+        "plus sent as a space",
+        "GET",
+        X,
+        400,
+        "invalid_time",
+        "created_before",
+        params={"created_before": "2026-12-01T10:00:00 09:00"},
+        rule="plus_encoded_as_2B",
+        says=("'+'", "2026-12-01T10:00:00%2B09:00"),
+    ),
+    *(
+        Case(
+            f"{moment} after its before",
+            "GET",
+            path,
+            400,
+            "empty_window",
+            f"{moment}_after",
+            params={f"{moment}_after": "2026-12-02", f"{moment}_before": "2026-12-01"},
+            rule=f"{moment}_after <= {moment}_before",
+            says=(f"{moment}_after (2026-12-02)", f"{moment}_before (2026-12-01)"),
+        )
+        for moment in ("created", "started", "finished")
+        for path in (X, X + "/export")
+    ),
+    Case(
+        "empty body",
+        "POST",
+        X,
+        400,
+        "empty_body",
+        "body",
+        data=b"",
+        rule="json_required",
+        says=('{"workflow_id": "wf-1"}',),
+    ),
+    Case(
+        "lone surrogate",
+        "POST",
+        X,
+        400,
+        "invalid_json",
+        "body",
+        data=b'{"workflow_id": "\\ud800"}',
+        rule="surrogate_pairs",
+        says=("\\ud800 at byte 17", "surrogate"),
+    ),
+    Case(
+        "lone low surrogate",
+        "POST",
+        E,
+        400,
+        "invalid_json",
+        "body",
+        data=b'{"events": [{"type": "node.started", "data": {"node_id": "\\udc00"}}]}',
+        rule="surrogate_pairs",
+        says=("\\udc00",),
+    ),
+    Case(
+        "missing workflow_id", "POST", X, 400, "missing_field", "workflow_id", {}, rule="required"
+    ),
+    Case("missing events", "POST", E, 400, "missing_field", "events", {}, rule="required"),
+    Case(
+        "missing event type",
+        "POST",
+        E,
+        400,
+        "missing_field",
+        "events[0].type",
+        append({"data": {}}),
+        rule="required",
+    ),
+    Case(
+        "missing node_id",
+        "POST",
+        E,
+        400,
+        "missing_field",
+        "events[0].data.node_id",
+        append(event("node.started")),
+        rule="required",
+    ),
+    Case(
+        "stream type",
+        "GET",
+        "/v1/stream",
+        400,
+        "unknown_event_type",
+        "type",
+        params={"type": "bogus"},
+        rule="event_type",
+        says=("'bogus'", "node.started", "execution.completed"),
+    ),
+    Case(
+        "as_of_version beyond the last",
+        "GET",
+        X + "/{id}",
+        404,
+        "not_yet",
+        "as_of_version",
+        params={"as_of_version": "3"},
+        rule="recorded_version",
+        says=("version 3", "its last is 2"),
+    ),
+]
 CASES: Final = [
     # Malformed JSON
     Case("json create", "POST", X, 400, "invalid_json", "body", data=b"{not json"),
     Case("json append", "POST", E, 400, "invalid_json", "body", data=b'{"events": ['),
     Case("json cancel", "POST", C, 400, "invalid_json", "body", data=b"{'by': 1}"),
     Case("json webhook", "POST", W, 400, "invalid_json", "body", data=b"{bad"),
-    Case("empty create", "POST", X, 400, "invalid_json", "body", data=b""),
     Case("array body", "POST", E, 400, "invalid_field", "body", data=b"[]"),
     # Wrong types
     Case("type workflow_id", "POST", X, 400, "invalid_field", "workflow_id", {"workflow_id": 5}),
@@ -402,6 +522,7 @@ CASES: Final = [
         "as_of",
         params={"as_of": "2000-01-01T00:00:00Z"},
     ),
+    *MISTAKES,
     Case("no route", "GET", "/v1/nothing", 404, "not_found"),
     Case("no route v2", "POST", "/v2/executions", 404, "not_found", json={"workflow_id": "w"}),
     Case("method", "DELETE", X + "/{id}", 405, "method_not_allowed"),
@@ -454,6 +575,8 @@ async def test_a_refusal_has_its_status_code_field_and_shape_and_changes_nothing
         assert error.get("field") == case.field, error
     if case.rule is not None:
         assert error.get("rule") == case.rule, error
+    for words in case.says:
+        assert words in error["message"], error
     assert await snapshot(api, ids) == before
 
 

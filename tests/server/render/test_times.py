@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.render.times import MAX_US, MIN_US, iso_ms, iso_seconds_at, parse_iso, utc_offset
+from server.render.times import (
+    MAX_US,
+    MIN_US,
+    TimeRefused,
+    iso_ms,
+    iso_seconds_at,
+    parse_iso,
+    utc_offset,
+)
 
 
 @given(st.integers(MIN_US, MAX_US))
@@ -34,12 +42,22 @@ def test_offsets_and_dates(text: str, expected: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["yesterday", "2026-11-22T10:00:00", "2026-13-01T00:00:00Z", "", "0001-01-01T00:00:00+01:00"],
+    ("text", "rule"),
+    [
+        ("yesterday", "iso8601"),
+        ("", "iso8601"),
+        ("2026-13-01T00:00:00Z", "iso8601"),
+        ("2026-11-22T10:00:00", "offset_required"),
+        ("2026-11-22 10:00", "offset_required"),
+        ("2026-11-22T10:00:00 09:00", "plus_encoded_as_2B"),
+        ("2026-11-22T10:00:00.5 0900", "plus_encoded_as_2B"),
+        ("0001-01-01T00:00:00+01:00", "years_1_to_9999"),
+    ],
 )
-def test_unclear_or_impossible_times_are_refused(text: str) -> None:
-    with pytest.raises(ValueError):
+def test_unclear_or_impossible_times_are_refused_by_rule(text: str, rule: str) -> None:
+    with pytest.raises(TimeRefused) as refused:
         parse_iso(text)
+    assert refused.value.rule == rule
 
 
 def test_out_of_range_clocks_print_at_the_nearest_end() -> None:
