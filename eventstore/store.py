@@ -221,10 +221,12 @@ class EventStore:
         *,
         buffer_size: int | None = None,
         buffer_bytes: int | None = None,
+        until: int | None = None,
     ) -> Subscription:
-        """Every (matching) event after ``from_position``: the file, then live.
-        Its buffer holds at most ``buffer_size`` events and ``buffer_bytes``
-        of their payloads (the store's defaults unless given)."""
+        """Every (matching) event after ``from_position``: the file, then live;
+        or, given ``until`` (a position already committed), the file up to
+        there and no further. Its buffer holds at most ``buffer_size`` events
+        and ``buffer_bytes`` of their payloads (the store's defaults unless given)."""
         self._live_writer()
         return Subscription(
             self._hub,
@@ -233,6 +235,7 @@ class EventStore:
             filter or _ANY,
             buffer_size or self._subscriber_buffer,
             buffer_bytes or self._subscriber_buffer_bytes,
+            until,
         )
 
     async def _read_after(

@@ -10,6 +10,10 @@ back to the file from its last position: writers never wait for it and its
 memory never grows past ``buffer_size`` events, nor ``buffer_bytes`` of their
 payloads. Reads from the file are bounded the same way: ``CATCH_UP_BATCH``
 events, and no more than ``CATCH_UP_BYTES`` of payloads past the first.
+
+A subscription given ``until`` ends after the last event at or before that
+position instead of following live: every such event was committed before
+it was asked for, so the file holds them all and the catch-up reads them.
 """
 
 from __future__ import annotations
@@ -75,7 +79,8 @@ class Hub:
 
 
 class Subscription:
-    """An async iterator over recorded events after ``from_position``."""
+    """An async iterator over recorded events after ``from_position`` (and
+    up to ``until``, if given)."""
 
     def __init__(
         self,
@@ -85,8 +90,10 @@ class Subscription:
         filter: SubscriptionFilter,
         buffer_size: int,
         buffer_bytes: int,
+        until: int | None = None,
     ) -> None:
         self._hub = hub
+        self._until = until
         self._read_after = read_after
         self._filter = filter
         self._buffer_size = buffer_size
@@ -140,10 +147,14 @@ class Subscription:
         taken: list[RecordedEvent] = []
         size = 0
         while self._backlog and len(taken) < limit and size < max_bytes:
+            if self._past_the_end(self._backlog[0]):
+                return taken
             taken.append(self._deliver(self._backlog.popleft()))
             size += len(taken[-1].data)
         if self._backlog or self._catching_up or self._overflowed or self._closed:
             return taken
+        if self._until is not None:
+            return taken  # what it delivers comes from the file only
         buffer = self._buffer
         while buffer and len(taken) < limit and size < max_bytes:
             event = self._take()
@@ -162,10 +173,14 @@ class Subscription:
     async def __anext__(self) -> RecordedEvent:
         while not self._closed:
             if self._backlog:
+                if self._past_the_end(self._backlog[0]):
+                    break
                 return self._deliver(self._backlog.popleft())
             if self._catching_up:
                 await self._catch_up()
                 continue
+            if self._until is not None:
+                break  # caught up with the file, which held every event until then
             if self._overflowed:
                 self.resyncs += 1
                 self._catching_up = True
@@ -190,6 +205,9 @@ class Subscription:
         # Short of both bounds, the read reached the end of the file.
         if len(batch) < CATCH_UP_BATCH and sum(len(e.data) for e in batch) < CATCH_UP_BYTES:
             self._catching_up = False
+
+    def _past_the_end(self, event: RecordedEvent) -> bool:
+        return self._until is not None and event.position > self._until
 
     def _deliver(self, event: RecordedEvent) -> RecordedEvent:
         self.position = event.position

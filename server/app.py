@@ -26,6 +26,7 @@ from .http.routing import mount
 from .http.settings import Settings
 from .native import ENDPOINTS
 from .render.masking import Masker
+from .render.payloads import documented
 
 TITLE = "execstore"
 VERSION = "0.1.0"
@@ -47,7 +48,8 @@ def create_app(
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body)
     app[SETTINGS] = settings
     app[MASKER] = Masker(settings.masked_keys)
-    app[OPENAPI] = msgspec.json.encode(openapi_document(ENDPOINTS, title=TITLE, version=VERSION))
+    document = openapi_document(ENDPOINTS, title=TITLE, version=VERSION, components=documented)
+    app[OPENAPI] = msgspec.json.encode(document)
     app[STREAMS] = set[Subscription]()
     app[FRAMES] = RecentlyUsed[int, bytes](4096, settings.frame_cache_bytes, len)
     app.cleanup_ctx.append(_rendering)

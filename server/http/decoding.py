@@ -20,20 +20,19 @@ from eventstore import EventData, ExecutionQueued, ExecutionWaiting, LimitExceed
 from eventstore.events import EVENT_TYPES
 from eventstore.limits import nested_deeper_than
 
-from ..render.bodies import APPEND_TYPES, AppendBody, Body, CancelBody, CreateBody, EventIn
+from ..render.bodies import (
+    APPEND_TYPES,
+    AppendBody,
+    CancelBody,
+    CreateBody,
+    EventIn,
+    WaitingIn,
+)
 from .errors import ApiError, from_decode
 from .keys import SETTINGS, STORE
 from .params import parse_time
 
 T = TypeVar("T")
-
-
-class _WaitingIn(Body, kw_only=True):
-    """``execution.waiting`` as clients send it: its deadline is a wire time."""
-
-    type: str | None = None
-    reason: str | None = None
-    wait_till: str | None = None
 
 
 def _strict(cls: type[Any]) -> type[Any]:
@@ -44,7 +43,7 @@ def _strict(cls: type[Any]) -> type[Any]:
 
 
 _DECODERS: Final[dict[str, msgspec.json.Decoder[Any]]] = {
-    name: msgspec.json.Decoder(_WaitingIn if name == "execution.waiting" else _strict(cls))
+    name: msgspec.json.Decoder(WaitingIn if name == "execution.waiting" else _strict(cls))
     for name, cls in EVENT_TYPES.items()
     if name != "execution.queued"
 }
@@ -133,7 +132,7 @@ def _new_event(event: EventIn, field: str) -> NewEvent:
             field=f"{field}.type",
         )
     data = decode_json(decoder, event.data, f"{field}.data")
-    if isinstance(data, _WaitingIn):
+    if isinstance(data, WaitingIn):
         if data.type not in (None, "execution.waiting"):
             raise ApiError(400, "invalid_field", "does not match type", field=f"{field}.data.type")
         till = parse_time(data.wait_till, f"{field}.data.wait_till")

@@ -23,6 +23,19 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class Message:
+    """One kind of server-sent event on a stream: its ``event`` names, an
+    ``id`` (the global position), and ``data``, one line of JSON shaped as the
+    Struct ``data``. ``payload_at`` is the path in that JSON to the recorded
+    event (its ``type`` and stored ``data``), so each type's payload shape is
+    documented too; None when it holds no recorded event."""
+
+    events: tuple[str, ...]
+    data: type[Any]
+    payload_at: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     status: int
     description: str
@@ -31,6 +44,8 @@ class Reply:
     # A schema for bodies that are not a Struct (CSV, arbitrary JSON).
     schema: dict[str, Any] | None = None
     links: tuple[Link, ...] = ()
+    # A stream's messages (text/event-stream), each checked on its own.
+    messages: tuple[Message, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,10 +39,8 @@ class Param:
     def integer(
         cls, name: str, description: str, low: int = INT64[0], high: int = INT64[1]
     ) -> Param:
-        schema: dict[str, Any] = {"type": "integer", "minimum": low}
-        if high != INT64[1]:
-            schema["maximum"] = high
-        return cls(name, description, schema)
+        # Always both bounds: what the parser refuses, the document must not allow.
+        return cls(name, description, {"type": "integer", "minimum": low, "maximum": high})
 
     @classmethod
     def time(cls, name: str, description: str) -> Param:

@@ -110,9 +110,10 @@ async def end_stream(stream: EventStream) -> web.StreamResponse:
 
 @asynccontextmanager
 async def subscribed(
-    request: web.Request, start: int, filter: SubscriptionFilter
+    request: web.Request, start: int, filter: SubscriptionFilter, until: int | None = None
 ) -> AsyncIterator[Subscription]:
-    """A subscription registered with the app, so shutdown can end it cleanly."""
+    """A subscription registered with the app, so shutdown can end it cleanly;
+    one that ends at ``until``, if given (see ``EventStore.subscribe``)."""
     streams = request.app[STREAMS]
     settings = request.app[SETTINGS]
     subscription = request.app[STORE].subscribe(
@@ -120,6 +121,7 @@ async def subscribed(
         filter,
         buffer_size=settings.stream_buffer,
         buffer_bytes=settings.stream_buffer_bytes,
+        until=until,
     )
     streams.add(subscription)
     try:

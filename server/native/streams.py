@@ -15,18 +15,19 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from eventstore import RecordedEvent, Subscription, SubscriptionFilter
-from eventstore.events import TERMINAL_TYPES
+from eventstore.events import EVENT_TYPES, TERMINAL_TYPES
 from eventstore.lifecycle import TERMINAL
 from eventstore.recent import RecentlyUsed
 from projections import DetailFold, ExecutionDetail
+from projections.queries import INT64
 from projections.views import summary_row
 
 from ..http import params
 from ..http.access import caller, execution_id
 from ..http.auth import READ, Principal, check_team
-from ..http.endpoints import Endpoint, Reply
+from ..http.endpoints import Endpoint, Message, Reply
 from ..http.errors import ApiError
-from ..http.keys import FRAMES, SETTINGS, VIEWS
+from ..http.keys import FRAMES, SETTINGS, STORE, VIEWS
 from ..http.params import Param, path_id
 from ..http.replies import rendered
 from ..http.sse import (
@@ -51,6 +52,18 @@ ACCESS_TOKEN: Final = Param(
 FROM_VERSION: Final = Param.integer(
     "from_version", "replay from this version instead of the snapshot", low=1
 )
+FOLLOW: Final = Param(
+    "follow",
+    "true (default): stay open for new events; false: end after the events recorded"
+    " when the request came",
+    {"type": "string", "enum": ["true", "false"]},
+)
+
+
+def _until(request: web.Request) -> int | None:
+    """Where a stream that does not follow ends: the head when it was asked for."""
+    follow = params.boolean(request.query, FOLLOW.name)
+    return None if follow is None or follow else request.app[STORE].head
 
 
 async def execution_stream(request: web.Request) -> web.StreamResponse:
@@ -58,8 +71,9 @@ async def execution_stream(request: web.Request) -> web.StreamResponse:
     list row after it; the stream ends after a terminal event.
     ``?from_version=N`` replays from version N instead of the snapshot."""
     who = await caller(request, READ, query_token=True)
-    params.refuse_unknown(request.query, (FROM_VERSION, ACCESS_TOKEN))
+    params.refuse_unknown(request.query, (FROM_VERSION, FOLLOW, ACCESS_TOKEN))
     from_version = FROM_VERSION.integer_in(request.query)
+    until = _until(request)
     target = await execution_id(request, who)
     views = request.app[VIEWS]
     detail: ExecutionDetail | None
@@ -71,7 +85,7 @@ async def execution_stream(request: web.Request) -> web.StreamResponse:
     start = 0 if detail is None else detail.position
     only_this = SubscriptionFilter(execution_ids=frozenset({target}))
     stream = await open_stream(request)
-    async with subscribed(request, start, only_this) as subscription:
+    async with subscribed(request, start, only_this, until) as subscription:
         try:
             if from_version is None and detail is not None:
                 snapshot = await _snapshot(request, detail)
@@ -121,13 +135,21 @@ FROM: Final = Param.integer(
 # /v1/stream's filters, each repeatable; ``_stream_filter`` parses them.
 WORKFLOW_IDS: Final = Param.repeated("workflow_id", "only these workflows", _STRING)
 EXECUTION_IDS: Final = Param.repeated(
-    "execution_id", "only these executions", {"type": "integer", "minimum": 1}
+    "execution_id", "only these executions", {"type": "integer", "minimum": 1, "maximum": INT64[1]}
 )
 TYPES: Final = Param.repeated(
     "type", "only these event types", {"type": "string", "enum": sorted(bodies.EVENT_TYPE_NAMES)}
 )
 TEAM_IDS: Final = Param.repeated("team_id", "only these teams", _STRING)
-STORE_STREAM_PARAMS: Final = (FROM, WORKFLOW_IDS, EXECUTION_IDS, TYPES, TEAM_IDS, ACCESS_TOKEN)
+STORE_STREAM_PARAMS: Final = (
+    FROM,
+    WORKFLOW_IDS,
+    EXECUTION_IDS,
+    TYPES,
+    TEAM_IDS,
+    FOLLOW,
+    ACCESS_TOKEN,
+)
 
 
 async def store_stream(request: web.Request) -> web.StreamResponse:
@@ -137,10 +159,10 @@ async def store_stream(request: web.Request) -> web.StreamResponse:
     query = request.query
     params.refuse_unknown(query, STORE_STREAM_PARAMS)
     filter = _stream_filter(query, who)
-    start = _start_position(request)
+    start, until = _start_position(request), _until(request)
     stream = await open_stream(request)
     heartbeat, frames = request.app[SETTINGS].heartbeat, request.app[FRAMES]
-    async with subscribed(request, start, filter) as subscription:
+    async with subscribed(request, start, filter, until) as subscription:
         try:
             async for event in with_heartbeats(subscription, heartbeat):
                 if event is None:
@@ -207,13 +229,14 @@ def _stream_event(event: RecordedEvent) -> wire.StreamEvent:
     )
 
 
-# What both streams answer, for the document.
-_EVENT_STREAM: Final = Reply(
-    200,
-    "text/event-stream; id is the global position",
-    media="text/event-stream",
-    schema={"type": "string"},
+# What both streams answer, for the document: each message on its own.
+_STREAM: Final = "server-sent events; each id is the event's global position"
+_TYPES: Final = tuple(EVENT_TYPES)
+EXECUTION_MESSAGES: Final = (
+    Message(("snapshot",), wire.Execution),
+    Message(_TYPES, wire.ExecutionStreamEvent, payload_at=("event",)),
 )
+STORE_MESSAGES: Final = (Message(_TYPES, wire.StreamEvent, payload_at=()),)
 EXECUTION_STREAM: Final = Endpoint(
     "GET",
     "/v1/executions/{id}/stream",
@@ -221,8 +244,8 @@ EXECUTION_STREAM: Final = Endpoint(
     "Live: the detail as event `snapshot`, then each event with the list row after it,"
     " until a terminal event (server-sent events)",
     READ,
-    (_EVENT_STREAM,),
-    params=(path_id(), FROM_VERSION, ACCESS_TOKEN),
+    (Reply(200, _STREAM, media="text/event-stream", messages=EXECUTION_MESSAGES),),
+    params=(path_id(), FROM_VERSION, FOLLOW, ACCESS_TOKEN),
     errors=(400, 404),
 )
 STORE_STREAM: Final = Endpoint(
@@ -231,7 +254,7 @@ STORE_STREAM: Final = Endpoint(
     store_stream,
     "Live: every event after a position, then new ones (server-sent events)",
     READ,
-    (_EVENT_STREAM,),
+    (Reply(200, _STREAM, media="text/event-stream", messages=STORE_MESSAGES),),
     params=STORE_STREAM_PARAMS,
     errors=(400,),
 )

@@ -25,15 +25,32 @@ EVENT_TYPE_NAMES: Final = frozenset(EVENT_TYPES)
 _EventType = Annotated[str, msgspec.Meta(extra_json_schema={"enum": list(APPEND_TYPES)})]
 
 
+# A time as clients write it: ISO 8601 with an offset, or a date (see
+# ``render.times.parse_iso``), checked where it is parsed.
+WireTime = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+
+
+class WaitingIn(Body, kw_only=True):
+    """``execution.waiting``'s data as clients send it: its deadline is a wire time."""
+
+    type: str | None = None
+    reason: str | None = None
+    wait_till: WireTime | None = None
+
+
 class EventIn(Body, kw_only=True):
     type: _EventType
     data: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"{}"))
-    event_id: str | None = None
-    occurred_at: str | None = None  # ISO 8601; the store's clock when absent
+    # The store checks the length (and names the field); documented here.
+    event_id: (
+        Annotated[str, msgspec.Meta(extra_json_schema={"minLength": 1, "maxLength": 200})] | None
+    ) = None
+    occurred_at: WireTime | None = None  # the store's clock when absent
 
 
 class AppendBody(Body, kw_only=True):
-    events: list[EventIn]
+    # At least one: documented here, refused by the handler with its own code.
+    events: Annotated[list[EventIn], msgspec.Meta(extra_json_schema={"minItems": 1})]
     expected_version: Int64 | None = None
 
 
@@ -54,7 +71,7 @@ class CreateBody(Body, kw_only=True):
     retry_of: Int64 | None = None
     external_id: str | None = None
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
-    occurred_at: str | None = None
+    occurred_at: WireTime | None = None
     events: list[EventIn] = msgspec.field(default_factory=list)
 
 

@@ -219,3 +219,26 @@ async def test_a_read_from_the_file_is_bounded_in_bytes(store: EventStore) -> No
         assert got == expected
     limited = await reads.events_after(store._live_reader(), 2, SubscriptionFilter(), 2, 10**9)
     assert [e.position for e in limited] == [3, 4]
+
+
+async def test_until_ends_at_that_position_without_going_live(store: EventStore) -> None:
+    await record_executions(store, 2, workflow="a")  # 14 events
+    head = store.head
+    wanted = SubscriptionFilter(workflow_ids=frozenset({"a"}), types=frozenset({"node.started"}))
+    async with store.subscribe(3, wanted, until=head) as subscription:
+        first = await anext(subscription)
+        await record_executions(store, 1, workflow="a")  # after the end: not delivered
+        rest = subscription.ready(100)
+        rest += [event async for event in subscription]
+    positions = [e.position for e in [first, *rest]]
+    assert positions == [5, 10, 12]
+    assert all(e.type == "node.started" for e in [first, *rest])
+
+
+async def test_until_through_many_reads_from_the_file(store: EventStore) -> None:
+    await _large_events(store, 20, 1024 * 1024)  # three bounded reads
+    head = store.head
+    await _large_events(store, 2, 10)
+    async with store.subscribe(0, until=head, buffer_size=4) as subscription:
+        positions = [event.position async for event in subscription]
+    assert positions == list(range(1, head + 1))

@@ -4,22 +4,36 @@ heartbeats and shutdown."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient, TestServer
 
 from eventstore import (
+    ErrorInfo,
     EventStore,
+    ExecutionCancelled,
+    ExecutionCancelRequested,
     ExecutionCompleted,
+    ExecutionCrashed,
+    ExecutionDeleted,
+    ExecutionFailed,
     ExecutionQueued,
+    ExecutionResumed,
     ExecutionStarted,
+    ExecutionWaiting,
     NodeCompleted,
+    NodeFailed,
     NodeStarted,
+    Usage,
+    json_value,
 )
+from eventstore.events import EVENT_TYPES
 from server.app import create_app
 from server.http.keys import STORE, STREAMS
 from server.http.settings import Settings
@@ -198,3 +212,80 @@ async def test_replaying_past_the_end_of_a_finished_execution_ends(live: Live) -
         # Bounded: a stream that waited for events that cannot come would never end.
         body = await asyncio.wait_for(response.content.read(), 5)
     assert body == b""
+
+
+# Streams that end after what was recorded, and what each message looks like
+
+
+async def _every_type(store: EventStore) -> None:
+    """Executions that between them record every event type there is."""
+    usage = Usage(prompt_tokens=3, completion_tokens=4, cost=0.01, currency="USD")
+    boom = ErrorInfo(code="E", message="boom", node_id="b")
+    first = await _running(store, "wf-all")
+    await store.append(
+        first,
+        [
+            ExecutionWaiting(reason="approval", wait_till=1_800_000_000_000_000),
+            ExecutionResumed(),
+            NodeStarted(node_id="a", input=json_value({"q": 1})),
+            NodeCompleted(node_id="a", output=json_value([1]), tokens=7, usage=usage),
+            NodeStarted(node_id="b"),
+            NodeFailed(node_id="b", error=boom),
+            ExecutionFailed(error=boom),
+        ],
+    )
+    second = await _running(store, "wf-all")
+    await store.append(second, [ExecutionCancelRequested(by="u", reason="r")])
+    await store.append(second, [ExecutionCancelled(by="u"), ExecutionDeleted(by="u")])
+    for ending in (ExecutionCompleted(), ExecutionCrashed(reason="lost")):
+        await store.append(await _running(store, "wf-all"), [ending])
+
+
+async def _received(live: Live, path: str) -> list[Message]:
+    async with live.client.get(path, headers=HEADERS) as response:
+        assert response.status == 200
+        return [m async for m in messages(response) if m.comment is None]
+
+
+async def test_not_following_ends_after_the_events_recorded_when_asked(live: Live) -> None:
+    await _every_type(live.store)
+    head = live.store.head
+    path = "/v1/stream?from=0&follow=false&type=execution.started"
+    async with live.client.get(path, headers=HEADERS) as response:
+        [first] = await take(response, 1)
+        await _running(live.store, "wf-later")  # after the request: not in it
+        rest = [m async for m in messages(response) if m.comment is None]
+    received = [first, *rest]
+    assert [m.event for m in received] == ["execution.started"] * 4
+    assert all(m.id is not None and m.id <= head for m in received)
+    target = received[0].data["execution_id"]
+    replayed = await _received(live, f"/v1/executions/{target}/stream?from_version=1&follow=false")
+    assert [m.data["event"]["version"] for m in replayed] == list(range(1, 10))
+    running = await _running(live.store)
+    snapshot_only = await _received(live, f"/v1/executions/{running}/stream?follow=false")
+    assert [(m.event, m.data["status"]) for m in snapshot_only] == [("snapshot", "running")]
+
+
+async def test_every_message_is_one_the_document_describes(live: Live) -> None:
+    await _every_type(live.store)
+    async with live.client.get("/v1/openapi.json") as response:
+        document = await response.json()
+    components = document["components"]
+    for path, streamed in (
+        ("/v1/stream?from=0&follow=false", "/v1/stream"),
+        ("/v1/executions/1/stream?follow=false", "/v1/executions/{id}/stream"),
+        ("/v1/executions/1/stream?from_version=1&follow=false", "/v1/executions/{id}/stream"),
+    ):
+        ok = document["paths"][streamed]["get"]["responses"]["200"]["content"]
+        variants = {
+            v["properties"]["event"]["const"]: v
+            for v in ok["text/event-stream"]["itemSchema"]["oneOf"]
+        }
+        received = await _received(live, path)
+        for message in received:
+            shape = variants[message.event]["properties"]
+            assert re.fullmatch(shape["id"]["pattern"], str(message.id))
+            content = {**shape["data"]["contentSchema"], "components": components}
+            jsonschema_rs.validator_for(content).validate(message.data)
+        if streamed == "/v1/stream":
+            assert {m.event for m in received} == set(variants) == set(EVENT_TYPES)
