@@ -40,6 +40,11 @@ MAX_BATCH: Final = 512
 STATE_CACHE_BYTES: Final = 64 * 1024 * 1024
 # Bounds how long one batch holds the event loop (about 10 us an event).
 MAX_BATCH_EVENTS: Final = 2000
+# Payload bytes past which a batch is written on the commit thread, start to
+# COMMIT: hashing and inserting grow with the bytes (about 3 ms a MiB), and a
+# request of 10 MiB would hold the loop for 30 ms. Below it the loop thread
+# writes, which is faster (see benchmarks/gil_contention.py).
+OFF_LOOP_BYTES: Final = 1024 * 1024
 
 _INSERT_EVENT: Final = (
     "INSERT INTO events(position, execution_id, version, event_id, type, data,"
@@ -151,7 +156,9 @@ class Writer:
     Rule checks, hashing and inserts run on the event-loop thread, so no row
     ever waits to re-acquire the GIL from a busy loop; only COMMIT, where
     SQLite waits for the disk with the GIL released, runs on a thread of its
-    own. Requests that arrive during a commit form the next batch.
+    own. A batch of more than ``OFF_LOOP_BYTES`` of payloads is the
+    exception: all of it runs on that thread, so the loop keeps its turns.
+    Requests that arrive during a commit form the next batch.
     """
 
     def __init__(
@@ -256,9 +263,36 @@ class Writer:
             return self._explain(request, exc), []
 
     async def _commit(self, batch: Sequence[Request]) -> tuple[list[Outcome], list[RecordedEvent]]:
+        tx = _Tx(self._position, self._hash, self._next_id, max(now_us(), self._recorded_at))
+        loop = asyncio.get_running_loop()
+        # Whether anyone reads the batch's events is asked here, on the loop.
+        readers = self._hook is not None or self._listening()
+        if sum(len(e.raw) for r in batch for e in r.events) > OFF_LOOP_BYTES:
+            # The writer task waits for the thread: nothing else touches its state meanwhile.
+            outcomes, recorded = await loop.run_in_executor(
+                self._commit_thread, self._write_and_commit, batch, tx, readers
+            )
+        else:
+            outcomes, recorded = self._write(batch, tx, readers)
+            await loop.run_in_executor(self._commit_thread, self._conn.execute, "COMMIT")
+        self._adopt(tx)
+        if tx.execution_rows:
+            outcomes = _with_events(outcomes, recorded)
+        return outcomes, recorded
+
+    def _write_and_commit(
+        self, batch: Sequence[Request], tx: _Tx, readers: bool
+    ) -> tuple[list[Outcome], list[RecordedEvent]]:
+        written = self._write(batch, tx, readers)
+        self._conn.execute("COMMIT")
+        return written
+
+    def _write(
+        self, batch: Sequence[Request], tx: _Tx, readers: bool
+    ) -> tuple[list[Outcome], list[RecordedEvent]]:
+        """The batch's rule checks, hashes and rows, in a transaction left open."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
-        tx = _Tx(self._position, self._hash, self._next_id, max(now_us(), self._recorded_at))
         outcomes = [self._prepare_any(r, tx) for r in batch]
         if tx.execution_rows:
             conn.executemany(_INSERT_EXECUTION, tx.execution_rows)
@@ -266,15 +300,10 @@ class Writer:
         if tx.rows:
             conn.executemany(_INSERT_EVENT, tx.rows)
             # Row tuples suffice for the file; events are built only for readers.
-            if self._hook is not None or self._listening() or tx.execution_rows:
+            if readers or tx.execution_rows:
                 recorded = tx.recorded()
             if self._hook is not None:
                 self._hook.on_commit(conn, recorded)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._commit_thread, conn.execute, "COMMIT")
-        self._adopt(tx)
-        if tx.execution_rows:
-            outcomes = _with_events(outcomes, recorded)
         return outcomes, recorded
 
     def _prepare_any(self, request: Request, tx: _Tx) -> Outcome:
