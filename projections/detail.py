@@ -158,6 +158,7 @@ class DetailFold:
             version=event.version,
             position=event.position,
             last_recorded_at=event.recorded_at,
+            payload_bytes=head.payload_bytes + len(event.data),
             **changes,
         )
 
@@ -243,6 +244,7 @@ def _on_queued(data: ExecutionQueued, event: RecordedEvent) -> ExecutionDetail:
         version=event.version,
         position=event.position,
         last_recorded_at=event.recorded_at,
+        payload_bytes=len(event.data),
     )
 
 

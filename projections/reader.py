@@ -44,9 +44,10 @@ class ViewReader:
     Details and replays read one execution by its primary key: microseconds of
     work for most, done on the caller's thread with a plain connection,
     because a hop to another thread costs far more than the read under load.
-    An execution of more than ``LARGE_EVENTS`` events is read and folded on
-    a thread of the reader's own instead: that work grows with the execution,
-    and there the loop keeps its turns. One thread: one large fold at a time.
+    An execution of more than ``LARGE_EVENTS`` events, or ``LARGE_BYTES`` of
+    payloads, is read and folded on a thread of the reader's own instead: that
+    work grows with the execution, and there the loop keeps its turns. One
+    thread: one large fold at a time.
     """
 
     def __init__(self, store: EventStore) -> None:
@@ -162,19 +163,26 @@ class ViewReader:
         most executions, on the large thread for a long one."""
         if not 0 < execution_id <= INT64[1]:
             raise ExecutionNotFound(execution_id)
-        point = self._live_point()
-        rows = point.execute(_LENGTH, (execution_id,)).fetchall()
-        length = rows[0][0] if rows else 0
-        if to_version is not None:
-            length = min(length, to_version)
-        if length > LARGE_EVENTS:
+        if self._is_long(execution_id, to_version):
             large = self._large
             if large is None:
                 raise RuntimeError("the ViewReader is not open")
             return await asyncio.get_running_loop().run_in_executor(
                 large, self._fold_large, execution_id, to_version, folding
             )
-        return folding(_events(point, execution_id, to_version))
+        return folding(_events(self._live_point(), execution_id, to_version))
+
+    def _is_long(self, execution_id: int, to_version: int | None) -> bool:
+        point = self._live_point()
+        rows = point.execute(_LENGTH, (execution_id,)).fetchall()
+        length = rows[0][0] if rows else 0
+        if to_version is not None:
+            length = min(length, to_version)
+        if length > LARGE_EVENTS:
+            return True
+        # Few events, but maybe large ones: their sizes, up to LARGE_EVENTS rows.
+        (size,) = point.execute(_SIZE, (execution_id, length)).fetchone()
+        return large(length, size or 0)
 
     def _fold_large(
         self,
@@ -212,7 +220,22 @@ class ViewReader:
 # thread: the fold costs about 2.5 us an event, so 1,000 events take the loop
 # some 3 ms; the limit of 10,000 would take it 30.
 LARGE_EVENTS: Final = 1_000
+# And as many bytes of payloads: decoding and encoding them costs about 3 ms a MiB.
+LARGE_BYTES: Final = 1024 * 1024
 _LENGTH: Final = f"SELECT version FROM {TABLE} WHERE id = ?"
+# length() of a blob reads its size from the row, not the payload itself.
+_SIZE: Final = "SELECT sum(length(data)) FROM events WHERE execution_id = ? AND version <= ?"
+
+
+def large(events: int, payload_bytes: int) -> bool:
+    """Whether folding, or answering with, so many events is long work."""
+    return events > LARGE_EVENTS or payload_bytes > LARGE_BYTES
+
+
+def is_large(detail: ExecutionDetail) -> bool:
+    return large(detail.version, detail.payload_bytes)
+
+
 _EXISTS: Final = "SELECT 1 FROM executions WHERE id = ?"
 
 

@@ -115,6 +115,9 @@ class ExecutionDetail(Frozen, kw_only=True):
     node_counts: dict[str, int] = msgspec.field(default_factory=dict)
     steps: int = 0
     nodes: list[NodeDetail] = msgspec.field(default_factory=list)
+    # The bytes of the payloads folded so far: what answering with the detail
+    # costs grows with them (see ``reader.is_large``).
+    payload_bytes: int = 0
     error: ExecutionError | None = None
     wait_reason: str | None = None
     wait_till: int | None = None

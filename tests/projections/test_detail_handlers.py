@@ -40,7 +40,8 @@ from . import A1, A1_FAILED, IN, OUT, WAIT, Q, S, history, t
 
 USAGE = Usage(prompt_tokens=3, completion_tokens=2, cost=0.5, currency="USD")
 USAGE_DETAIL = UsageDetail(prompt_tokens=3, completion_tokens=2, cost=0.5, currency="USD")
-ENVELOPE = {"version", "position", "last_recorded_at"}
+# What every event changes, whatever its type.
+ENVELOPE = {"version", "position", "last_recorded_at", "payload_bytes"}
 
 
 def attempt(number: int, started_version: int, **changes: Any) -> AttemptDetail:
@@ -198,6 +199,7 @@ def test_handler_changes_exactly(
         last.position,
         last.recorded_at,
     )
+    assert after.payload_bytes == sum(len(e.data) for e in events)
 
 
 def test_the_table_covers_every_event_type() -> None:

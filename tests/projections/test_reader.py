@@ -24,6 +24,7 @@ from eventstore import (
     NodeCompleted,
     NodeStarted,
     RecordedEvent,
+    json_value,
 )
 from projections import (
     ExecutionDetail,
@@ -203,3 +204,28 @@ async def test_a_long_execution_is_folded_on_the_readers_own_thread(
     # The detail, the replay to version 4 and the replay as of a time: the
     # replay to version 2 and the short execution stayed on the loop.
     assert threads == ["execstore-views_0"] * 3
+
+
+async def test_few_events_with_many_bytes_are_folded_on_the_readers_own_thread(
+    opened: Opened, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, views = opened
+    heavy = json_value("x" * 5000)
+    created = await store.create_execution(
+        ExecutionQueued(workflow_id="wf", input=heavy), [ExecutionStarted()]
+    )
+    light = await store.create_execution(ExecutionQueued(workflow_id="wf"), [ExecutionStarted()])
+    threads: list[str] = []
+    real = ViewReader._fold_large
+
+    def spied(self: ViewReader, *args: Any) -> ExecutionDetail | None:
+        threads.append(threading.current_thread().name)
+        return real(self, *args)
+
+    monkeypatch.setattr(reader_module, "LARGE_BYTES", 4096)
+    monkeypatch.setattr(ViewReader, "_fold_large", spied)
+    detail = await views.detail(created.execution_id)
+    assert detail == folded(await store.read_execution(created.execution_id))
+    assert detail.payload_bytes > 5000 and reader_module.is_large(detail)
+    assert (await views.detail(light.execution_id)).payload_bytes < 4096
+    assert threads == ["execstore-views_0"]  # the light one stayed on the loop
