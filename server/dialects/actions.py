@@ -379,7 +379,7 @@ async def list_executions(request: web.Request) -> web.Response:
     return json(ExecutionList(collection=items, meta=Meta(has_more=more)))
 
 
-async def retrieve(request: web.Request) -> web.Response:
+async def retrieve(request: web.Request) -> web.StreamResponse:
     who = await caller(request, READ)
     params.refuse_unknown(request.query, ())
     raw = request.match_info["id"]
@@ -388,7 +388,9 @@ async def retrieve(request: web.Request) -> web.Response:
         raise ApiError(404, "not_found", f"no execution {raw!r}", field="id")
     found = await request.app[VIEWS].detail(first.execution_id)
     zone = request.app[_ZONE]
-    return await json_rendered(request, found.version, lambda: execution(found, zone))
+    return await json_rendered(
+        request, found, lambda: execution(found, zone), large_part=("stats",)
+    )
 
 
 class ActionsSettings(DialectSettings, kw_only=True):

@@ -204,13 +204,15 @@ async def list_executions(request: web.Request) -> web.Response:
     return json(ExecutionList(data=items, pagination=Pagination(next_cursor=page.next_cursor)))
 
 
-async def detail(request: web.Request) -> web.Response:
+async def detail(request: web.Request) -> web.StreamResponse:
     who = await caller(request, READ)
     params.refuse_unknown(request.query, ())
     target = await execution_id(request, who, external=False)  # snake ids are integers
     found = await request.app[VIEWS].detail(target)
     offset = request.app[_OFFSET]
-    return await json_rendered(request, found.version, lambda: execution(found, offset))
+    return await json_rendered(
+        request, found, lambda: execution(found, offset), large_part=("node_outputs",)
+    )
 
 
 class SnakeSettings(DialectSettings, kw_only=True):

@@ -19,7 +19,7 @@ from projections.queries import MAX_LIMIT
 from .errors import ApiError
 from .keys import VIEWS
 from .params import one
-from .replies import rendered
+from .replies import rendered, write_sliced
 
 FORMATS: Final = {"csv": "text/csv", "json": "application/json"}
 
@@ -47,7 +47,7 @@ async def download(
     try:
         async with aclosing(body):
             async for chunk in body:
-                await response.write(chunk)
+                await write_sliced(response, chunk)
     except ConnectionResetError:
         # The client went away mid-download: nothing to answer, nothing to log as a fault.
         return response
@@ -70,11 +70,11 @@ async def export_body(
         header, rows = csv
         yield header.encode()
         async for detail in details(views, filter):
-            yield await rendered(request, detail.version, partial(_csv, rows, detail))
+            yield await rendered(request, detail, partial(_csv, rows, detail))
         return
     separator = b"["
     async for detail in details(views, filter):
-        yield separator + await rendered(request, detail.version, partial(json_item, detail))
+        yield separator + await rendered(request, detail, partial(json_item, detail))
         separator = b","
     yield b"[]" if separator == b"[" else b"]"
 

@@ -8,11 +8,14 @@ OpenAPI document, at the end.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from aiohttp import web
 
+from eventstore import RecordedEvent
 from projections import ExecutionDetail, elapsed_ms, fold
+from projections.reader import large
 
 from ..http import params
 from ..http.access import caller, execution_id, first_event
@@ -22,12 +25,15 @@ from ..http.endpoints import Endpoint, Link, Reply
 from ..http.errors import ApiError
 from ..http.keys import STORE, VIEWS
 from ..http.params import FILTERS, PAGING, Param, path_id
-from ..http.replies import json, json_rendered
+from ..http.replies import json, json_pieces, json_rendered
 from ..render import bodies, wire
 from ..service.cancel import cancel_execution
 
+# Where an execution's answer holds its nodes, which a long one sends in pieces.
+NODES: Final = ("nodes",)
 
-async def create(request: web.Request) -> web.Response:
+
+async def create(request: web.Request) -> web.StreamResponse:
     who = await caller(request, WRITE)
     body = await decode_body(request, bodies.CreateBody)
     check_team(who, body.team_id, "team_id")
@@ -35,20 +41,30 @@ async def create(request: web.Request) -> web.Response:
         await _visible(request, who, body.retry_of, "retry_of")
     store = request.app[STORE]
     store.limits.refuse_too_many(1 + len(body.events))  # before decoding any of them
-    events = new_events(body.events)
+    events = await new_events(body.events)
     occurred_at = params.parse_time(body.occurred_at, "occurred_at")
     queued = queued_event(body, body.team_id or who.team_id)
     with body_fields("queued."):  # the queued event's fields are the body's own
         created = await store.create_execution(queued, events, occurred_at=occurred_at)
-    new = fold(created.events)
-    if new is not None:
-        # The execution as this create committed it: no read back on the loop.
-        return json(_answer(who, new), 201)
+    if created.events:
+        # The execution as this create committed it: no read back. Folded and
+        # encoded on the rendering thread when the create was a large one.
+        committed = created.events
+        long = large(len(committed), sum(len(e.data) for e in committed))
+        return await json_pieces(request, long, lambda: _folded(who, committed), NODES, 201)
     detail = await request.app[VIEWS].detail(created.execution_id)
     if not who.sees(detail.team_id):
         # A retried create with another team's external id: say no more than that.
         raise ApiError(409, "external_id_taken", "the external_id is taken", field="external_id")
-    return await json_rendered(request, detail.version, lambda: _answer(who, detail))
+    return await json_rendered(request, detail, lambda: _answer(who, detail), large_part=NODES)
+
+
+def _folded(
+    who: Principal, committed: Sequence[RecordedEvent]
+) -> wire.Execution | wire.ExecutionRef:
+    detail = fold(committed)
+    assert detail is not None  # a create records at least its queued event
+    return _answer(who, detail)
 
 
 def _answer(who: Principal, detail: ExecutionDetail) -> wire.Execution | wire.ExecutionRef:
@@ -59,7 +75,7 @@ def _answer(who: Principal, detail: ExecutionDetail) -> wire.Execution | wire.Ex
     return wire.ExecutionRef(id=detail.id, uuid=detail.uuid, external_id=detail.external_id)
 
 
-async def append(request: web.Request) -> web.Response:
+async def append(request: web.Request) -> web.StreamResponse:
     who = await caller(request, WRITE)
     target = await execution_id(request, who)
     body = await decode_body(request, bodies.AppendBody)
@@ -67,7 +83,7 @@ async def append(request: web.Request) -> web.Response:
         raise ApiError(400, "empty", "an append needs at least one event", field="events")
     store = request.app[STORE]
     store.limits.refuse_too_many(len(body.events))  # before decoding any of them
-    events = new_events(body.events)
+    events = await new_events(body.events)
     result = await store.append(target, events, expected_version=body.expected_version)
     appended = wire.Appended(
         execution_id=result.execution_id,
@@ -99,7 +115,7 @@ AS_OF: Final = Param.time(
 )
 
 
-async def detail(request: web.Request) -> web.Response:
+async def detail(request: web.Request) -> web.StreamResponse:
     who = await caller(request, READ)
     query = request.query
     params.refuse_unknown(query, (AS_OF_VERSION, AS_OF))
@@ -114,7 +130,7 @@ async def detail(request: web.Request) -> web.Response:
     views = request.app[VIEWS]
     if version is None and as_of is None:
         now = await views.detail(target)
-        return await json_rendered(request, now.version, lambda: wire.execution_now(now))
+        return await json_rendered(request, now, lambda: wire.execution_now(now), large_part=NODES)
     if version is not None and as_of is not None:
         raise ApiError(400, "exclusive", "give as_of_version or as_of, not both", field="as_of")
     replayed = await views.replay(target, as_of_version=version, as_of_time=as_of)
@@ -133,10 +149,12 @@ async def detail(request: web.Request) -> web.Response:
         )
     clock = as_of if as_of is not None else replayed.last_recorded_at
     elapsed = elapsed_ms(replayed, clock)
-    return await json_rendered(request, replayed.version, lambda: wire.execution(replayed, elapsed))
+    return await json_rendered(
+        request, replayed, lambda: wire.execution(replayed, elapsed), large_part=NODES
+    )
 
 
-async def history(request: web.Request) -> web.Response:
+async def history(request: web.Request) -> web.StreamResponse:
     who = await caller(request, READ)
     params.refuse_unknown(request.query, ())
     target = await execution_id(request, who)
@@ -145,7 +163,7 @@ async def history(request: web.Request) -> web.Response:
     return json(body)
 
 
-async def cancel(request: web.Request) -> web.Response:
+async def cancel(request: web.Request) -> web.StreamResponse:
     """Queued: cancelled at once (200). Running or waiting: cancel requested
     (202), for the engine to confirm with ``execution.cancelled``. Finished: 409."""
     who = await caller(request, CANCEL)
@@ -161,7 +179,9 @@ async def cancel(request: web.Request) -> web.Response:
     if outcome != "already_requested":
         current = await views.detail(target)
     status = 200 if outcome == "cancelled" else 202
-    return await json_rendered(request, current.version, lambda: _answer(who, current), status)
+    return await json_rendered(
+        request, current, lambda: _answer(who, current), status, large_part=NODES
+    )
 
 
 async def _visible(request: web.Request, who: Principal, target: int, field: str) -> None:

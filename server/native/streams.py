@@ -99,9 +99,7 @@ async def execution_stream(request: web.Request) -> web.StreamResponse:
 
 
 async def _snapshot(request: web.Request, detail: ExecutionDetail) -> bytes:
-    return await rendered(
-        request, detail.version, lambda: _encoder.encode(wire.execution_now(detail))
-    )
+    return await rendered(request, detail, lambda: _encoder.encode(wire.execution_now(detail)))
 
 
 async def _follow_execution(

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from eventstore import ExecutionQueued
 
-from ..http.decoding import body_bytes, body_fields, decode_json
+from ..http.decoding import body_bytes, body_fields, decode_json, off_the_loop
 from ..http.errors import ApiError
 from ..http.keys import STORE
 from ..http.replies import json
@@ -32,7 +32,7 @@ async def trigger(request: web.Request) -> web.Response:
         raise ApiError(404, "not_found", "no webhook with this hash", field="hash")
     body = await body_bytes(request, envelope=0)  # the body is the input
     # Validated once; the bytes themselves become the input, never re-encoded.
-    data = decode_json(_ANY_JSON, body or b"null")
+    data = await off_the_loop(len(body), decode_json, _ANY_JSON, body or b"null")
     queued = ExecutionQueued(
         workflow_id=hook.workflow_id, trigger="webhook", input=data, team_id=hook.team_id
     )

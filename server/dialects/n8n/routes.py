@@ -179,7 +179,7 @@ async def _with_data(
         if size >= PAGE_BYTES:
             return parts, True
         detail = await views.detail(row.id)
-        part = await rendered(request, detail.version, partial(_encoded_item, detail, now))
+        part = await rendered(request, detail, partial(_encoded_item, detail, now))
         parts.append(part)
         size += len(part)
     return parts, more
@@ -198,13 +198,18 @@ async def _target(request: web.Request, who: Principal) -> ExecutionDetail:
     return found
 
 
-async def detail(request: web.Request) -> web.Response:
+async def detail(request: web.Request) -> web.StreamResponse:
     who = await caller(request, READ, key_header=KEY_HEADER)
     params.refuse_unknown(request.query, ("includeData",))
     include = params.boolean(request.query, "includeData") or False
     found = await _target(request, who)
     now = now_us()
-    return await json_rendered(request, found.version, lambda: execution(found, include, now))
+    return await json_rendered(
+        request,
+        found,
+        lambda: execution(found, include, now),
+        large_part=("data", "result_data", "run_data"),
+    )
 
 
 async def delete(request: web.Request) -> web.Response:

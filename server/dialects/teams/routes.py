@@ -101,11 +101,13 @@ async def visible(request: web.Request, who: Principal) -> ExecutionDetail:
     return found
 
 
-async def detail(request: web.Request) -> web.Response:
+async def detail(request: web.Request) -> web.StreamResponse:
     who = await caller(request, READ)
     params.refuse_unknown(request.query, ())
     found = await visible(request, who)
-    return await json_rendered(request, found.version, lambda: execution(found))
+    return await json_rendered(
+        request, found, lambda: execution(found), large_part=("node_executions",)
+    )
 
 
 async def cancel(request: web.Request) -> web.Response:
