@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.http
 	$(BIN)/python -m benchmarks.stream
 	$(BIN)/python -m benchmarks.gil_contention
+	$(BIN)/python -m benchmarks.abuse
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis .import_linter_cache
