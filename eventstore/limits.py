@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import re
 from array import array
+from functools import cache
 from itertools import accumulate
 from typing import Final
 
 import msgspec
+import msgspec.inspect
 
 from .errors import StoreError
 from .frozen import Frozen
@@ -71,14 +73,33 @@ class LimitExceeded(StoreError):
 
 def check_free_form(data: msgspec.Struct, limits: Limits, field: str) -> None:
     """Refuse JSON nested deeper than the limit in ``data``'s free-form fields."""
-    for name in data.__struct_fields__:
+    depth = limits.json_depth
+    for name in _free_form(type(data)):
         value = getattr(data, name)
-        if isinstance(value, msgspec.Raw) and nested_deeper_than(bytes(value), limits.json_depth):
+        # Nesting deeper than ``depth`` takes more than twice as many bytes.
+        if (
+            isinstance(value, msgspec.Raw)
+            and len(value) > 2 * depth
+            and nested_deeper_than(bytes(value), depth)
+        ):
             raise LimitExceeded(
-                f"{field}.{name}",
-                "json_depth",
-                f"JSON nested deeper than {limits.json_depth} levels",
+                f"{field}.{name}", "json_depth", f"JSON nested deeper than {depth} levels"
             )
+
+
+@cache
+def _free_form(kind: type[msgspec.Struct]) -> tuple[str, ...]:
+    """The fields of ``kind`` that may hold raw JSON (asked once per type:
+    this runs for every event written)."""
+    info = msgspec.inspect.type_info(kind)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return tuple(f.name for f in info.fields if _raw(f.type))
+
+
+def _raw(kind: msgspec.inspect.Type) -> bool:
+    if isinstance(kind, msgspec.inspect.UnionType):
+        return any(_raw(member) for member in kind.types)
+    return isinstance(kind, msgspec.inspect.RawType | msgspec.inspect.AnyType)
 
 
 # A backslash and the character it escapes: none of them starts or ends a string.
