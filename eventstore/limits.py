@@ -71,9 +71,8 @@ class LimitExceeded(StoreError):
         return f"{self.field}: {self.message}"
 
 
-def check_free_form(data: msgspec.Struct, limits: Limits, field: str) -> None:
-    """Refuse JSON nested deeper than the limit in ``data``'s free-form fields."""
-    depth = limits.json_depth
+def deepest_free_form(data: msgspec.Struct, depth: int) -> str | None:
+    """The first of ``data``'s free-form fields nested deeper than ``depth``, if any."""
     for name in _free_form(type(data)):
         value = getattr(data, name)
         # Nesting deeper than ``depth`` takes more than twice as many bytes.
@@ -82,9 +81,8 @@ def check_free_form(data: msgspec.Struct, limits: Limits, field: str) -> None:
             and len(value) > 2 * depth
             and nested_deeper_than(bytes(value), depth)
         ):
-            raise LimitExceeded(
-                f"{field}.{name}", "json_depth", f"JSON nested deeper than {depth} levels"
-            )
+            return name
+    return None
 
 
 @cache

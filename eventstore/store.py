@@ -39,7 +39,7 @@ from .events import (
 )
 from .hashchain import VerifyReport, verify_file
 from .hooks import CommitHook
-from .limits import LimitExceeded, Limits, check_free_form
+from .limits import LimitExceeded, Limits, deepest_free_form
 from .subscriptions import Hub, Subscription, SubscriptionFilter
 from .writer import (
     AppendRequest,
@@ -172,7 +172,7 @@ class EventStore:
         rest = await _prepared(events, now, self.limits)
         _refuse_repeated_ids(rest)
         when = now if occurred_at is None else occurred_at
-        first = _prepare_data(queued, None, when, "queued", self.limits, data_field="queued")
+        first = _prepare_data(queued, None, when, None, self.limits)
         prepared = [first, *rest]
         future: asyncio.Future[CreatedExecution] = asyncio.get_running_loop().create_future()
         self._live_writer().submit(CreateRequest(prepared, future))
@@ -337,50 +337,50 @@ def _prepare_all(
 ) -> list[Prepared]:
     prepared = []
     for index, event in enumerate(events):
-        field = f"events[{index}]"
         if not isinstance(event, NewEvent):
-            prepared.append(_prepare_data(event, None, now, field, limits))
+            prepared.append(_prepare_data(event, None, now, index, limits))
             continue
         event_id, occurred_at = event.event_id, event.occurred_at
         if event_id is not None and not 0 < len(event_id) <= MAX_EVENT_ID_LENGTH:
             raise InvalidEvent(
-                f"{field}.event_id", f"must be 1 to {MAX_EVENT_ID_LENGTH} characters"
+                f"events[{index}].event_id", f"must be 1 to {MAX_EVENT_ID_LENGTH} characters"
             )
         when = now if occurred_at is None else occurred_at
-        prepared.append(_prepare_data(event.data, event_id, when, field, limits))
+        prepared.append(_prepare_data(event.data, event_id, when, index, limits))
     return prepared
 
 
 def _prepare_data(
-    data: EventData,
-    event_id: str | None,
-    occurred_at: int,
-    field: str,
-    limits: Limits,
-    *,
-    data_field: str | None = None,
+    data: EventData, event_id: str | None, occurred_at: int, index: int | None, limits: Limits
 ) -> Prepared:
-    """One event encoded and checked; its payload's fields are named under
-    ``data_field`` (``events[2].data`` unless given)."""
-    data_field = f"{field}.data" if data_field is None else data_field
+    """One event encoded and checked: ``events[index]`` of a request, or its
+    queued event (``index`` None). Field names are built only for a refusal:
+    this runs for every event written."""
     raw = data_encoder.encode(data)
     if len(raw) > limits.event_bytes:
         raise LimitExceeded(
-            data_field,
+            _data_field(index),
             "event_bytes",
             f"an event's payload is at most {limits.event_bytes:,} bytes, not {len(raw):,}",
         )
     # Before the decode, which recurses: JSON deep enough to exhaust the stack is refused here.
-    check_free_form(data, limits, data_field)
+    deep = deepest_free_form(data, limits.json_depth)
+    if deep is not None:
+        message = f"JSON nested deeper than {limits.json_depth} levels"
+        raise LimitExceeded(f"{_data_field(index)}.{deep}", "json_depth", message)
     try:
         # Raw fields built in-process are unchecked bytes; a row that does not
         # decode would make its execution unreadable, so check once, here.
         decode_data(raw)
     except msgspec.DecodeError as error:
-        raise InvalidEvent(data_field, str(error)) from None
+        raise InvalidEvent(_data_field(index), str(error)) from None
     if event_id is None:
         return Prepared(data, WIRE_NAMES[type(data)], raw, new_event_id(), False, occurred_at)
     return Prepared(data, WIRE_NAMES[type(data)], raw, event_id, True, occurred_at)
+
+
+def _data_field(index: int | None) -> str:
+    return "queued" if index is None else f"events[{index}].data"
 
 
 def _refuse_repeated_ids(events: list[Prepared]) -> None:

@@ -72,8 +72,11 @@ async def body_bytes(request: web.Request, *, envelope: int = _ENVELOPE_DEPTH) -
     stack is refused before any decoder recurses into it. Up to twice the
     limit, the store's own check names the field at fault instead."""
     try:
-        async with asyncio.timeout(request.app[SETTINGS].connections.body_timeout):
+        if request.content.is_eof():  # all here already, as a small body is: no wait to bound
             body = await request.read()
+        else:
+            async with asyncio.timeout(request.app[SETTINGS].connections.body_timeout):
+                body = await request.read()
     except TimeoutError:
         message = "the request's body took too long"
         raise ApiError(408, "body_timeout", message, close=True) from None
