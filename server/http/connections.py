@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import msgspec
 from aiohttp import web
-from aiohttp.http_exceptions import LineTooLong
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
 from eventstore.frozen import Frozen
 
@@ -170,6 +170,8 @@ class GuardedHandler(web.RequestHandler):
         JSON shape, and one log line that holds nothing the client sent."""
         if isinstance(exc, LineTooLong) or status == 431:
             status, code, text = 431, "headers_too_large", "a header line or the head is too long"
+        elif _too_many_headers(exc):
+            status, code, text = 431, "too_many_headers", "the request has too many header lines"
         elif 400 <= status < 500:
             code, text = "malformed_request", "the request is not valid HTTP/1.1"
         else:
@@ -180,6 +182,11 @@ class GuardedHandler(web.RequestHandler):
         response = web.Response(status=status, body=body, content_type="application/json")
         response.force_close()
         return response
+
+
+def _too_many_headers(exc: BaseException | None) -> bool:
+    # aiohttp tells this case apart only by its message, in both its parsers.
+    return isinstance(exc, BadHttpMessage) and "Too many headers" in exc.message
 
 
 class GuardedSite(web.BaseSite):

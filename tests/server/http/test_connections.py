@@ -129,8 +129,8 @@ def test_when_every_connection_is_busy_a_new_one_gets_503(tmp_path: Path) -> Non
         ),
         (
             b"GET /v1/health HTTP/1.1\r\n" + b"X-Many: a\r\n" * 10 + b"\r\n",
-            400,
-            "malformed_request",
+            431,
+            "too_many_headers",
         ),
         (b"GET /v1/health HTTP/1.1\r\nHost: x\r\nA Bad Line\r\n\r\n", 400, "malformed_request"),
     ],
