@@ -62,12 +62,26 @@ class StorageUnavailable(StorageFailed):
         super().__init__(f"the disk failed a write ({detail}); nothing was written")
 
 
+class StoreBusy(StorageFailed):
+    """Another process held the file's write lock for longer than the store
+    waits; nothing was written."""
+
+    def __init__(self, waited: float) -> None:
+        self.waited = waited
+        super().__init__(
+            f"another process kept the file busy for over {waited:g} s; nothing was written"
+        )
+
+
 def storage_failure(exc: BaseException) -> StorageFailed | None:
-    """The store's error for an SQLite error that the disk caused, else None."""
+    """The store's error for an SQLite error that the disk caused, or a lock
+    held too long by a writer that does not take the store's lock, else None."""
     code = getattr(exc, "sqlite_errorcode", None)
     if code is None:
         return None
     primary = code & 0xFF
+    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return StoreBusy(_BUSY_TIMEOUT)
     if primary == _SQLITE_FULL:
         return StorageFull()
     if primary == _SQLITE_IOERR:
@@ -75,8 +89,12 @@ def storage_failure(exc: BaseException) -> StorageFailed | None:
     return None
 
 
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
 _SQLITE_IOERR = 10
 _SQLITE_FULL = 13
+# SQLite's own wait (``schema.configure``), for writers that skip the store's lock.
+_BUSY_TIMEOUT = 5.0
 
 
 class InvalidEvent(StoreError):

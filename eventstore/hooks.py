@@ -21,3 +21,8 @@ class CommitHook(Protocol):
 
     def on_commit(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
         """Apply newly appended events; raising fails the appends, which then retry alone."""
+
+    def catch_up(self, conn: sqlite3.Connection) -> None:
+        """Apply what the log holds past what the hook has seen: events that
+        another process wrote without this hook. The writer calls it inside a
+        write transaction when it notices another connection's commits."""

@@ -46,6 +46,15 @@ class RecentlyUsed(Generic[K, V]):
         found = self._items.get(key)
         return None if found is None else found[0]
 
+    def discard(self, key: K) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= old[1]
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._bytes = 0
+
     def store(self, key: K, value: V) -> None:
         items = self._items
         weight = 0 if self._size is None else self._size(value)

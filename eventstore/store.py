@@ -13,6 +13,8 @@ read-only connection, so they never wait on a commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
@@ -23,7 +25,7 @@ from typing import Final
 import aiosqlite
 import msgspec
 
-from . import credentials, reads, schema
+from . import credentials, live, reads, schema, writelock
 from .credentials import TokenInfo, TokenRecord, WebhookInfo, WebhookRecord
 from .errors import ExecutionNotFound, InvalidEvent, StoreClosed
 from .events import (
@@ -41,6 +43,7 @@ from .hashchain import VerifyReport, verify_file
 from .hooks import CommitHook
 from .limits import LimitExceeded, Limits, deepest_free_form
 from .subscriptions import Hub, Subscription, SubscriptionFilter
+from .writelock import WriteLock
 from .writer import (
     AppendRequest,
     AppendResult,
@@ -69,20 +72,25 @@ class EventStore:
         subscriber_buffer_bytes: int = 16 * 1024 * 1024,
         state_cache: int = 100_000,
         limits: Limits | None = None,
+        lock_timeout: float = 10.0,
     ) -> None:
         self.path = Path(path)
+        # How long a write waits while other processes write; then StoreBusy.
+        self.lock_timeout = lock_timeout
         self.limits = limits or Limits()
         self.durability: schema.Durability = durability
         self._hook = hook
         self._subscriber_buffer = subscriber_buffer
         self._subscriber_buffer_bytes = subscriber_buffer_bytes
         self._state_cache = state_cache
-        self._hub = Hub()
+        self._hub = Hub(lambda: self.head)
+        self._watcher: asyncio.Task[None] | None = None
         self._writer: Writer | None = None
         self._reader: aiosqlite.Connection | None = None
         # Point reads of a few bytes, on the loop thread: a hop to a thread
         # would cost more than the read (the credentials' revision).
         self._point: sqlite3.Connection | None = None
+        self._open_mark: int | None = None  # see ``writelock.mark_open``
 
     async def __aenter__(self) -> EventStore:
         await self.open()
@@ -97,7 +105,17 @@ class EventStore:
         await self.close()
 
     async def open(self) -> None:
-        conn = await asyncio.to_thread(self._open_writer_connection)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._open_mark = writelock.mark_open(self.path)
+        lock = None
+        try:
+            lock = WriteLock(self.path, self.lock_timeout)
+            conn = await asyncio.to_thread(self._open_writer_connection)
+        except BaseException:
+            if lock is not None:
+                lock.close()
+            await self.close()
+            raise
         self._writer = Writer(
             conn,
             self._hook,
@@ -105,6 +123,7 @@ class EventStore:
             self._hub.listening,
             self._state_cache,
             self.limits,
+            lock,
         )
         self._writer.start()
         try:
@@ -114,23 +133,31 @@ class EventStore:
         except BaseException:
             await self.close()
             raise
+        watching = live.watch(self._hub, self._point, self._read_after)
+        self._watcher = asyncio.get_running_loop().create_task(watching, name="execstore-live")
 
     def _open_writer_connection(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # After this only the writer uses it: its task, and its commit thread for
         # COMMIT, never both at once. Autocommit mode: the writer issues BEGIN.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             schema.configure(conn, self.durability)
-            schema.migrate(conn)
-            if self._hook is not None:
-                self._hook.setup(conn)
+            # Migrations and a hook's setup write: in turn with other processes' writers.
+            with writelock.held(self.path):
+                schema.migrate(conn)
+                if self._hook is not None:
+                    self._hook.setup(conn)
         except BaseException:
             conn.close()
             raise
         return conn
 
     async def close(self) -> None:
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         writer, reader, point = self._writer, self._reader, self._point
         self._writer = self._reader = self._point = None
         if point is not None:
@@ -140,11 +167,17 @@ class EventStore:
             await writer.stop()
         if reader is not None:
             await reader.close()
+        mark, self._open_mark = self._open_mark, None
+        if mark is not None:
+            os.close(mark)
 
     @property
     def head(self) -> int:
-        """Position of the last committed event (0 for an empty log)."""
-        return self._live_writer().position
+        """Position of the last event committed to the file, by any process
+        (0 for an empty log): a point read of microseconds."""
+        if self._point is None:
+            raise StoreClosed()
+        return reads.head_sync(self._point)
 
     @property
     def last_execution_id(self) -> int:
@@ -306,6 +339,12 @@ class EventStore:
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._live_writer().submit(CallRequest(call, future))
         return await future
+
+    async def catch_up_views(self) -> None:
+        """Have the commit hook fold what the log holds past it (events that
+        a process without the hook wrote), before a view of it is read."""
+        if self._hook is not None:
+            await self._write(self._hook.catch_up)
 
     async def verify(self) -> VerifyReport:
         """Walk the hash chain on a connection of its own; name the first bad row."""

@@ -54,28 +54,57 @@ ReadAfter = Callable[[int, SubscriptionFilter, int, int], Awaitable[list[Recorde
 
 
 class Hub:
-    """Fans committed batches out to the attached subscriptions (loop thread only)."""
+    """Fans committed events out to the attached subscriptions (loop thread
+    only), each event once and in position order, whichever process wrote it.
 
-    def __init__(self) -> None:
+    This process's writer publishes its batches as it commits them; the
+    watcher (``live.watch``) publishes what other processes committed, read
+    from the file. ``published`` is the last position handed out: a batch
+    that overlaps it loses its repeats, and a batch that would leave a gap
+    (another process committed in between) is held back, and the watcher
+    reads the file from ``published`` on, the batch included.
+    """
+
+    def __init__(self, head: Callable[[], int]) -> None:
+        self._head = head
         self._subscriptions: set[Subscription] = set()
+        self.published = 0
+        self.behind = asyncio.Event()  # set: the file holds events not yet published
+        self.listened = asyncio.Event()  # set while any subscription is attached
 
     def listening(self) -> bool:
         return bool(self._subscriptions)
 
     def attach(self, subscription: Subscription) -> None:
+        if not self._subscriptions:
+            # Nobody listened, so nothing was kept in step: start from the
+            # file's head. The subscription reads the file after attaching,
+            # which covers everything up to here.
+            self.published = self._head()
+            self.listened.set()
         self._subscriptions.add(subscription)
 
     def detach(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
+        if not self._subscriptions:
+            self.listened.clear()
 
     def publish(self, events: Sequence[RecordedEvent]) -> None:
+        if not events or events[-1].position <= self.published:
+            return
+        if events[0].position > self.published + 1:
+            self.behind.set()  # someone else committed in between: the file first
+            return
+        fresh = events[self.published + 1 - events[0].position :]
+        self.published = fresh[-1].position
         for subscription in self._subscriptions:
-            subscription.push(events)
+            subscription.push(fresh)
 
     def close(self) -> None:
         for subscription in list(self._subscriptions):
             subscription.end()
         self._subscriptions.clear()
+        self.listened.clear()
 
 
 class Subscription:

@@ -20,20 +20,22 @@ from typing import Any, Final
 
 import msgspec
 
-from . import lifecycle
+from . import lifecycle, outside
 from .errors import (
     ExecutionNotFound,
     IdempotencyConflict,
     RuleViolation,
+    StoreBusy,
     VersionConflict,
     storage_failure,
 )
 from .events import EventData, ExecutionQueued, RecordedEvent, decode_data, now_us
 from .frozen import Frozen
-from .hashchain import GENESIS, row_hash
+from .hashchain import row_hash
 from .hooks import CommitHook
 from .limits import LimitExceeded, Limits
 from .recent import RecentlyUsed
+from .writelock import WriteLock
 
 MAX_BATCH: Final = 512
 # The lifecycle states kept for the executions last written, by their weight.
@@ -169,9 +171,11 @@ class Writer:
         listening: Callable[[], bool],
         cache_size: int,
         limits: Limits,
+        lock: WriteLock,
     ) -> None:
         self._conn = conn
         self._limits = limits
+        self._lock = lock
         self._hook = hook
         self._publish = publish
         self._listening = listening
@@ -183,14 +187,9 @@ class Writer:
         self._states: RecentlyUsed[int, lifecycle.Lifecycle] = RecentlyUsed(
             cache_size, STATE_CACHE_BYTES, _state_weight
         )
-        last = conn.execute(
-            "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"
-        ).fetchone()
-        self._position: int = last[0] if last else 0
-        self._hash: bytes = last[1] if last else GENESIS
-        self._recorded_at: int = last[2] if last else 0
-        (next_id,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM executions").fetchone()
-        self._next_id: int = next_id
+        # The version first: a commit elsewhere between the two reads shows as a change.
+        self._data_version = outside.data_version(conn)
+        self._position, self._hash, self._recorded_at, self._next_id = outside.file_state(conn)
 
     @property
     def position(self) -> int:
@@ -215,6 +214,7 @@ class Writer:
             await self._task
         await asyncio.get_running_loop().run_in_executor(self._commit_thread, self._conn.close)
         self._commit_thread.shutdown()
+        self._lock.close()
 
     async def _run(self) -> None:
         while True:
@@ -236,6 +236,17 @@ class Writer:
         return batch
 
     async def _process(self, batch: list[Request]) -> None:
+        try:
+            await self._lock.acquire()
+        except StoreBusy as busy:
+            self._deliver(batch, [busy] * len(batch), [])
+            return
+        try:
+            await self._process_locked(batch)
+        finally:
+            self._lock.release()
+
+    async def _process_locked(self, batch: list[Request]) -> None:
         try:
             outcomes, recorded = await self._commit(batch)
         except Exception as exc:
@@ -263,17 +274,16 @@ class Writer:
             return self._explain(request, exc), []
 
     async def _commit(self, batch: Sequence[Request]) -> tuple[list[Outcome], list[RecordedEvent]]:
-        tx = _Tx(self._position, self._hash, self._next_id, max(now_us(), self._recorded_at))
         loop = asyncio.get_running_loop()
         # Whether anyone reads the batch's events is asked here, on the loop.
         readers = self._hook is not None or self._listening()
         if sum(len(e.raw) for r in batch for e in r.events) > OFF_LOOP_BYTES:
             # The writer task waits for the thread: nothing else touches its state meanwhile.
-            outcomes, recorded = await loop.run_in_executor(
-                self._commit_thread, self._write_and_commit, batch, tx, readers
+            outcomes, recorded, tx = await loop.run_in_executor(
+                self._commit_thread, self._write_and_commit, batch, readers
             )
         else:
-            outcomes, recorded = self._write(batch, tx, readers)
+            outcomes, recorded, tx = self._write(batch, readers)
             await loop.run_in_executor(self._commit_thread, self._conn.execute, "COMMIT")
         self._adopt(tx)
         if tx.execution_rows:
@@ -281,18 +291,20 @@ class Writer:
         return outcomes, recorded
 
     def _write_and_commit(
-        self, batch: Sequence[Request], tx: _Tx, readers: bool
-    ) -> tuple[list[Outcome], list[RecordedEvent]]:
-        written = self._write(batch, tx, readers)
+        self, batch: Sequence[Request], readers: bool
+    ) -> tuple[list[Outcome], list[RecordedEvent], _Tx]:
+        written = self._write(batch, readers)
         self._conn.execute("COMMIT")
         return written
 
     def _write(
-        self, batch: Sequence[Request], tx: _Tx, readers: bool
-    ) -> tuple[list[Outcome], list[RecordedEvent]]:
+        self, batch: Sequence[Request], readers: bool
+    ) -> tuple[list[Outcome], list[RecordedEvent], _Tx]:
         """The batch's rule checks, hashes and rows, in a transaction left open."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
+        self._notice_others()
+        tx = _Tx(self._position, self._hash, self._next_id, max(now_us(), self._recorded_at))
         outcomes = [self._prepare_any(r, tx) for r in batch]
         if tx.execution_rows:
             conn.executemany(_INSERT_EXECUTION, tx.execution_rows)
@@ -304,7 +316,27 @@ class Writer:
                 recorded = tx.recorded()
             if self._hook is not None:
                 self._hook.on_commit(conn, recorded)
-        return outcomes, recorded
+        return outcomes, recorded, tx
+
+    def _notice_others(self) -> None:
+        """Carry on from the file as others left it, if another connection
+        committed since this one last looked (inside the transaction, where
+        nobody else can)."""
+        conn = self._conn
+        version = outside.data_version(conn)
+        if version == self._data_version:
+            return
+        self._data_version = version
+        state = outside.file_state(conn)
+        if state.position != self._position:
+            touched = outside.touched_since(conn, self._position, state.position)
+            if touched is None:
+                self._states.clear()
+            for execution_id in touched or ():
+                self._states.discard(execution_id)
+        self._position, self._hash, self._recorded_at, self._next_id = state
+        if self._hook is not None:
+            self._hook.catch_up(conn)
 
     def _prepare_any(self, request: Request, tx: _Tx) -> Outcome:
         if isinstance(request, AppendRequest):
@@ -317,6 +349,8 @@ class Writer:
     def _rollback(self) -> None:
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
+        # What the transaction caught up with (a hook's rows) went with it: look again next time.
+        self._data_version = -1
 
     def _adopt(self, tx: _Tx) -> None:
         self._position, self._hash = tx.position, tx.hash

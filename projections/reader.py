@@ -29,7 +29,7 @@ from .queries import (
     page_executions,
 )
 from .replay import replay_as_of_time, replay_as_of_version
-from .summary import TABLE
+from .summary import TABLE, folded_through
 from .views import ExecutionDetail, SummaryRow
 
 
@@ -91,13 +91,21 @@ class ViewReader:
         if conn is not None:
             await conn.close()
 
+    async def _caught_up(self) -> aiosqlite.Connection:
+        """The list's connection, once the summary table holds every event
+        of the log: another process may have written without the hook."""
+        point = self._live_point()
+        if folded_through(point) < reads.head_sync(point):
+            await self._store.catch_up_views()
+        return self._live()
+
     def _close_large(self) -> None:
         if self._large_point is not None:
             self._large_point.close()
             self._large_point = None
 
     async def count(self, filter: ListFilter = NO_FILTER) -> int:
-        return await count_executions(self._live(), filter)
+        return await count_executions(await self._caught_up(), filter)
 
     async def detail(self, execution_id: int) -> ExecutionDetail:
         """The fold of all the execution's events. Raises ``ExecutionNotFound``."""
@@ -144,14 +152,16 @@ class ViewReader:
     async def list(
         self, filter: ListFilter = NO_FILTER, limit: int = DEFAULT_LIMIT, cursor: str | None = None
     ) -> Page:
-        return await list_executions(self._live(), filter, limit=limit, cursor=cursor)
+        return await list_executions(await self._caught_up(), filter, limit=limit, cursor=cursor)
 
     async def page(
         self, filter: ListFilter = NO_FILTER, offset: int = 0, limit: int = DEFAULT_LIMIT
     ) -> Sequence[SummaryRow]:  # "list" here would name the method above
         """The list's rows from ``offset`` on, at most ``limit``: page numbers
         for the dialects that need them (see ``queries.page_executions``)."""
-        return await page_executions(self._live(), filter, offset=offset, limit=limit)
+        return await page_executions(
+            await self._caught_up(), filter, offset=offset, limit=limit
+        )
 
     async def _folded(
         self,

@@ -5,12 +5,12 @@ The replay feeds the log, in position order and in batches, to a fresh
 rows therefore equal the incremental ones by construction (DESIGN.md,
 invariant 3), retry links included, since those too follow log order.
 
-Run it while no server writes to the file. Each batch is its own
-``BEGIN IMMEDIATE`` transaction, so a writer that runs anyway never writes in
-the middle of a batch: it waits, and gets SQLITE_BUSY after its busy timeout.
-Between batches it could write, and a retry link it set then, ahead of the
-replay, could name the wrong retry. An interrupted rebuild leaves the view
-partly filled: run it again, it starts from nothing.
+It needs the file to itself: while any store has it open (a server, an
+engine's embedded store, in any process) it is refused with ``InUse``, and
+no store opens the file until it is done. A store writing meanwhile would
+write rows that the drop throws away, or retry links ahead of the replay.
+An interrupted rebuild leaves the view partly filled: run it again, it
+starts from nothing.
 
 The table's indexes are dropped for the replay and built again at the end,
 from sorted rows, which is cheaper than keeping five indexes in step with every
@@ -36,6 +36,7 @@ from typing import Final, TextIO
 from eventstore import schema
 from eventstore.frozen import Frozen
 from eventstore.reads import head_sync
+from eventstore.writelock import alone
 
 from . import summary
 from .rebuild_workers import replay_in_workers
@@ -80,6 +81,13 @@ def rebuild(
     if not path.is_file():
         raise FileNotFoundError(f"no event log at {path}")
     started = time.perf_counter()
+    with alone(path):  # a store open meanwhile would write rows the drop throws away
+        return _rebuild(path, batch_size, workers, progress, started)
+
+
+def _rebuild(
+    path: Path, batch_size: int, workers: int | None, progress: bool, started: float
+) -> RebuildStats:
     # mode=rw: should the file vanish after the check, fail rather than create it.
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None)
     try:
@@ -116,6 +124,8 @@ def _replay(
             conn, path, head, workers=workers, batch_size=batch_size, progress=update
         )
         position = head
+        with schema.immediate(conn):
+            summary.set_folded_through(conn, head)
     # Here, folding alone; and after the workers, whatever a writer appended
     # meanwhile (executions they folded are read again from the file).
     hook = SummaryHook(cache_size=batch_size)

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any, Final, NamedTuple
 
 from eventstore import RecordedEvent
-from eventstore.reads import events_for_folds_sync, execution_events_sync
+from eventstore.reads import events_for_folds_sync, execution_events_sync, head_sync
 from eventstore.recent import RecentlyUsed
 from eventstore.schema import immediate
 
@@ -27,6 +27,7 @@ from .summary_fold import SummaryFold, fold_summary
 from .views import ROW_COLUMNS
 
 TABLE: Final = "execution_summary"
+POSITION_TABLE: Final = "execution_summary_position"
 CATCH_UP_BATCH: Final = 5000
 # The summary folds kept for the executions last written, by their weight.
 FOLD_CACHE_BYTES: Final = 64 * 1024 * 1024
@@ -98,9 +99,22 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         f"DROP INDEX {name}; CREATE INDEX {name} ON {TABLE}({columns}, deleted_at);"
         for name, columns in _INDEXED.items()
     ),
+    # 3: the last log position the table has folded, so that whoever writes
+    # next folds what a process without the hook wrote before it.
+    f"""
+    CREATE TABLE {POSITION_TABLE}(
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        position INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO {POSITION_TABLE} VALUES (1, 0);
+    """,
 )
 VERSION_TABLE: Final = "projection_versions"
 NAME: Final = "summary"
+# The migration that began keeping the table's position (1-based).
+POSITIONS_SINCE: Final = 3
+# Every version of an execution.
+_ALL: Final = 2**62
 # Present while a rebuild runs with the indexes dropped (see ``indexes_dropped``).
 REBUILDING: Final = "summary:rebuilding"
 
@@ -204,6 +218,7 @@ def write(
 def drop(conn: sqlite3.Connection) -> None:
     """Remove the view tables (a rebuild starts from nothing)."""
     conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    conn.execute(f"DROP TABLE IF EXISTS {POSITION_TABLE}")
     conn.execute(f"DELETE FROM {VERSION_TABLE} WHERE name IN (?, ?)", (NAME, REBUILDING))
 
 
@@ -231,6 +246,16 @@ def indexes_dropped(conn: sqlite3.Connection) -> Iterator[None]:
         for _, sql in found:
             conn.execute(sql)
         conn.execute(f"DELETE FROM {VERSION_TABLE} WHERE name = ?", (REBUILDING,))
+
+
+def folded_through(conn: sqlite3.Connection) -> int:
+    """The last log position the table has folded."""
+    (position,) = conn.execute(f"SELECT position FROM {POSITION_TABLE}").fetchone()
+    return int(position)
+
+
+def set_folded_through(conn: sqlite3.Connection, position: int) -> None:
+    conn.execute(f"UPDATE {POSITION_TABLE} SET position = ?", (position,))
 
 
 def interrupted(conn: sqlite3.Connection) -> bool:
@@ -268,15 +293,61 @@ class SummaryHook:
             # indexes gone. Start the view again from the log.
             with immediate(conn):
                 drop(conn)
-        if migrate(conn) == 0:
+        found = migrate(conn)
+        if found == 0:
             # A log written before the view existed: fill the new table from
             # it, or earlier executions would never get rows.
             position = 0
             while (step := replay_batch(conn, self, position, CATCH_UP_BATCH)) is not None:
                 position = step[0]
+        elif found < POSITIONS_SINCE:
+            with immediate(conn):
+                self._repair(conn)
+        if folded_through(conn) < head_sync(conn):
+            with immediate(conn):
+                self.catch_up(conn)
 
     def on_commit(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
+        if not events:
+            return
+        first = events[0].position
+        if folded_through(conn) < first - 1:  # another process wrote without the hook
+            self._fold_range(conn, first - 1)
         write(conn, *self.fold(conn, events))
+        set_folded_through(conn, events[-1].position)
+
+    def catch_up(self, conn: sqlite3.Connection) -> None:
+        self._fold_range(conn, head_sync(conn))
+
+    def _fold_range(self, conn: sqlite3.Connection, through: int) -> None:
+        """Fold the log from the table's position through ``through``, a
+        bounded batch at a time, in the caller's transaction."""
+        position = folded_through(conn)
+        while position < through:
+            batch = [
+                e
+                for e in events_for_folds_sync(conn, position, CATCH_UP_BATCH)
+                if e.position <= through
+            ]
+            if not batch:
+                break
+            write(conn, *self.fold(conn, batch))
+            position = batch[-1].position
+        set_folded_through(conn, max(position, through))
+
+    def _repair(self, conn: sqlite3.Connection) -> None:
+        """Refold the executions whose rows are missing or behind their log: a
+        table from before positions were kept cannot say what it missed (events
+        written by a process without the hook), so it is checked row by row."""
+        stale = conn.execute(
+            f"SELECT x.id FROM executions x LEFT JOIN {TABLE} s ON s.id = x.id"
+            " WHERE s.id IS NULL OR s.version <"
+            " (SELECT max(e.version) FROM events e WHERE e.execution_id = x.id)"
+        ).fetchall()
+        for (execution_id,) in stale:
+            events = execution_events_sync(conn, execution_id, _ALL)
+            write(conn, *self.fold(conn, events))
+        set_folded_through(conn, head_sync(conn))
 
     def fold(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> Folded:
         """The rows and retry links that ``events`` make, without writing them;

@@ -24,6 +24,7 @@ from eventstore import (
     LimitExceeded,
     RuleViolation,
     StorageFull,
+    StoreBusy,
     StorageUnavailable,
     StoreClosed,
     VersionConflict,
@@ -122,6 +123,9 @@ def from_store(exc: Exception) -> ApiError | None:
         case LimitExceeded():
             status = _LIMIT_STATUS.get(exc.limit, 413)
             return ApiError(status, "limit_exceeded", str(exc), field=exc.field, rule=exc.limit)
+        case StoreBusy():
+            _storage.warning("a write waited too long for the file: %s", exc)
+            return ApiError(503, "storage_busy", str(exc), headers=_RETRY_SOON)
         case StorageFull():
             _storage.warning("a write was refused: %s", exc)
             return ApiError(507, "storage_full", str(exc), headers=_RETRY)
@@ -136,6 +140,8 @@ def from_store(exc: Exception) -> ApiError | None:
 # Nothing was written and nothing acknowledged is lost: the client may send it
 # again once there is room. One log line a second however many are refused.
 _RETRY: Final = {"Retry-After": "30"}
+# Another process held the file: it is let go within seconds.
+_RETRY_SOON: Final = {"Retry-After": "1"}
 _storage: Final = Throttled(log)
 
 

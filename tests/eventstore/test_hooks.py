@@ -32,6 +32,7 @@ class RecordingHook:
         self.setups = 0
         self.commits: list[list[RecordedEvent]] = []
         self.fail_for: set[int] = set()
+        self.catch_ups = 0
 
     def setup(self, conn: sqlite3.Connection) -> None:
         self.setups += 1
@@ -50,6 +51,9 @@ class RecordingHook:
         if failing:
             raise HookFailed(f"refusing executions {sorted(failing)}")
         self.commits.append(list(events))
+
+    def catch_up(self, conn: sqlite3.Connection) -> None:
+        self.catch_ups += 1  # the mirror holds only what this process wrote
 
 
 async def test_hook_is_set_up_once_and_sees_each_commit(tmp_path: Path) -> None:

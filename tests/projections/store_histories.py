@@ -87,6 +87,9 @@ class FlakyHook:
         if doomed:
             raise HookFailed(f"refusing executions {sorted(doomed)}")
 
+    def catch_up(self, conn: sqlite3.Connection) -> None:
+        self.inner.catch_up(conn)
+
 
 # --- events --------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from eventstore import (
 )
 from projections import ListFilter, ViewReader
 from projections.rebuild import rebuild
-from projections.summary import MIGRATIONS, TABLE, VERSION_TABLE, SummaryHook
+from projections.summary import MIGRATIONS, POSITION_TABLE, TABLE, VERSION_TABLE, SummaryHook
 
 from .store_histories import (
     expected_rows,
@@ -56,6 +56,7 @@ def as_first_release(path: Path) -> None:
         conn.execute(f"ALTER TABLE {TABLE} DROP COLUMN deleted_at")
         for statement in first_indexes:
             conn.execute(statement)
+        conn.execute(f"DROP TABLE {POSITION_TABLE}")
         conn.execute(f"UPDATE {VERSION_TABLE} SET version = 1")
 
 

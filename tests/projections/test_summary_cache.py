@@ -51,6 +51,9 @@ class SpyHook:
         self.calls.append([event.execution_id for event in events])
         self.inner.on_commit(conn, events)
 
+    def catch_up(self, conn: sqlite3.Connection) -> None:
+        self.inner.catch_up(conn)
+
 
 # One execution's life: two nodes, a failed attempt retried twice, a wait.
 SCRIPT: list[EventData] = [
