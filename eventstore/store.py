@@ -141,9 +141,11 @@ class EventStore:
         # COMMIT, never both at once. Autocommit mode: the writer issues BEGIN.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            schema.configure(conn, self.durability)
-            # Migrations and a hook's setup write: in turn with other processes' writers.
+            # Switching a new file to WAL, migrations and a hook's setup all
+            # write: in turn with other processes' writers. (SQLite refuses a
+            # second WAL switch at once, without its busy wait.)
             with writelock.held(self.path):
+                schema.configure(conn, self.durability)
                 schema.migrate(conn)
                 if self._hook is not None:
                     self._hook.setup(conn)

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,45 @@ async def test_a_rebuild_is_refused_while_a_store_has_the_file_open(tmp_path: Pa
         with pytest.raises(InUse, match="open in another process"):
             rebuild(path)
     assert rebuild(path).events == 1  # closed: it may
+
+
+def _open_fresh_files(paths: list[str], barrier: Barrier, results: Connection) -> None:
+    """Open each fresh file the moment the other process does too."""
+
+    async def open_and_close(path: str) -> None:
+        async with EventStore(path):
+            pass
+
+    for path in paths:
+        barrier.wait(30)
+        try:
+            asyncio.run(open_and_close(path))
+            results.send("ok")
+        except Exception as failed:  # reported, so the parent can name it
+            results.send(repr(failed))
+
+
+def test_two_processes_open_a_new_file_at_once(tmp_path: Path) -> None:
+    # Two processes switching a new file to WAL at once: SQLite refused one
+    # without waiting ("database is locked") in about a third of the trials.
+    paths = [str(tmp_path / f"{trial}.db") for trial in range(30)]
+    barrier = SPAWN.Barrier(2)
+    pipes = [SPAWN.Pipe() for _ in range(2)]
+    openers = [
+        SPAWN.Process(target=_open_fresh_files, args=(paths, barrier, theirs))
+        for _, theirs in pipes
+    ]
+    for process in openers:
+        process.start()
+    try:
+        outcomes = [ours.recv() if ours.poll(60) else "silent" for _ in paths for ours, _ in pipes]
+    finally:
+        for process in openers:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for ours, theirs in pipes:
+            ours.close()
+            theirs.close()
+    assert set(outcomes) == {"ok"}, sorted(set(outcomes))
