@@ -159,9 +159,7 @@ class ViewReader:
     ) -> Sequence[SummaryRow]:  # "list" here would name the method above
         """The list's rows from ``offset`` on, at most ``limit``: page numbers
         for the dialects that need them (see ``queries.page_executions``)."""
-        return await page_executions(
-            await self._caught_up(), filter, offset=offset, limit=limit
-        )
+        return await page_executions(await self._caught_up(), filter, offset=offset, limit=limit)
 
     async def _folded(
         self,

@@ -21,26 +21,31 @@ from ..http.settings import DEFAULT_MAX_BODY, Settings
 from ..render.masking import DEFAULT_MASKED_KEYS
 from . import tokens
 from .serve import serve
+from .workers import serve_workers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        return serve(
-            Path(args.db),
-            args.host,
-            args.port,
-            _settings(args),
-            demo_data=args.demo_data,
-            demo_engine=args.demo_engine,
-            session_token=args.session_token,
-            access_log=args.access_log,
-        )
+        return _serve(args)
     if args.command == "token":
         return tokens.run(args)
     if args.command == "rebuild":
         return _rebuild(Path(args.db), args.batch_size)
     return _verify(Path(args.db))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    flags = {
+        "demo_data": args.demo_data,
+        "demo_engine": args.demo_engine,
+        "session_token": args.session_token,
+        "access_log": args.access_log,
+    }
+    db, settings = Path(args.db), _settings(args)
+    if args.workers == 1:  # this process serves: no supervisor
+        return serve(db, args.host, args.port, settings, **flags)
+    return serve_workers(db, args.host, args.port, settings, args.workers, **flags)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -91,6 +96,12 @@ def _serve_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--db", default="data/executions.db", help="SQLite file")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes serving the port and the file (1: this one alone)",
+    )
     serve.add_argument(
         "--demo-data",
         action="store_true",

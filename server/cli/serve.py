@@ -4,6 +4,10 @@ The URL and a first admin token are printed where a newcomer looks, once the
 port is bound; on a file that already has tokens nothing secret is printed,
 because the file holds only digests. SIGTERM or SIGINT stop it: open streams
 end first, requests under way get ``SHUTDOWN_GRACE`` seconds to finish.
+
+The parts below ``serve`` are shared with ``serve --workers`` (``workers``),
+whose parent prints and records what must happen once and whose workers
+(``worker``) each run the app.
 """
 
 from __future__ import annotations
@@ -46,44 +50,42 @@ def serve(
     access_log: bool = False,
 ) -> int:
     logs.configure(access_log)
-    minted = None
-    if session_token and settings.env_token is None:
-        # Like a notebook server's token: valid while this process runs, never stored.
-        minted = new_secret()
-        settings = msgspec.structs.replace(settings, env_token=minted)
-    settings = _within_descriptors(settings)
+    settings, minted = with_session_token(settings, session_token)
+    settings = within_descriptors(settings)
     printed: list[str] = []
-
-    def first_token(secret: str) -> None:
-        printed.append(secret)
-        print(f"execstore: created the first admin token (shown once): {secret}", flush=True)
-
     try:
-        app = create_app(db, settings, on_first_token=first_token)
+        app = create_app(db, settings, on_first_token=partial(print_first_token, printed))
     except ValueError as refused:  # a setting the app cannot be built with
         print(f"execstore serve: {refused}", file=sys.stderr)
         return 2
     base = f"http://{host}:{port}"
-    app.cleanup_ctx.append(partial(_demo, demo_data, db))
+    app.cleanup_ctx.append(partial(record_demo_data, demo_data, db))
     if demo_engine:  # after the store and the demo data; so stopped before the store closes
         app.cleanup_ctx.append(engine_context(base))
-    banner = _Banner(db, base, minted, settings.env_token, printed)
+    banner = Banner(db, base, minted, settings.env_token, printed)
     try:
-        asyncio.run(_run(app, host, port, settings, partial(_announce, banner)))
+        asyncio.run(run_app(app, host, port, settings, partial(announce, banner)))
     except OSError as refused:  # the port is taken, or the host is not ours
         print(f"execstore serve: {refused.strerror or refused}", file=sys.stderr)
         return 1
     return 0
 
 
-async def _run(
-    app: web.Application, host: str, port: int, settings: Settings, announce: Callable[[], None]
+async def run_app(
+    app: web.Application,
+    host: str,
+    port: int,
+    settings: Settings,
+    announce: Callable[[], None],
+    *,
+    reuse_port: bool = False,
 ) -> None:
     """Serve until SIGTERM or SIGINT; announce once the port is bound."""
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
     try:
-        await GuardedSite(runner, host, port, settings.connections).start()
+        site = GuardedSite(runner, host, port, settings.connections, reuse_port=reuse_port)
+        await site.start()
         announce()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -94,7 +96,17 @@ async def _run(
         await runner.cleanup()
 
 
-def _within_descriptors(settings: Settings) -> Settings:
+def with_session_token(settings: Settings, session_token: bool) -> tuple[Settings, str | None]:
+    """The settings with a token minted for this run, and that token, if asked
+    for and none came in ``EXECSTORE_TOKEN``."""
+    if not session_token or settings.env_token is not None:
+        return settings, None
+    # Like a notebook server's token: valid while this process runs, never stored.
+    minted = new_secret()
+    return msgspec.structs.replace(settings, env_token=minted), minted
+
+
+def within_descriptors(settings: Settings) -> Settings:
     """Settings whose connection cap leaves the process descriptors to spare:
     past its limit, accept() fails and every client is refused."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -111,15 +123,21 @@ def _within_descriptors(settings: Settings) -> Settings:
     return msgspec.structs.replace(settings, connections=capped)
 
 
-class _Banner(NamedTuple):
+def print_first_token(printed: list[str], secret: str) -> None:
+    printed.append(secret)
+    print(f"execstore: created the first admin token (shown once): {secret}", flush=True)
+
+
+class Banner(NamedTuple):
     db: Path
     base: str
     minted: str | None  # the session token, to print
     env_token: str | None
     printed: list[str]  # the first admin token, once printed
+    workers: int = 1  # processes serving the port
 
 
-async def _demo(demo_data: bool, db: Path, app: web.Application) -> AsyncIterator[None]:
+async def record_demo_data(demo_data: bool, db: Path, app: web.Application) -> AsyncIterator[None]:
     store = app[STORE]
     if demo_data and store.head == 0:
         count = await record_demo(store)
@@ -127,9 +145,10 @@ async def _demo(demo_data: bool, db: Path, app: web.Application) -> AsyncIterato
     yield
 
 
-def _announce(banner: _Banner) -> None:
+def announce(banner: Banner) -> None:
     url = f"{banner.base}/v1/executions"
-    print(f"execstore: serving {banner.db} on {url}", flush=True)
+    workers = f" with {banner.workers} workers" if banner.workers > 1 else ""
+    print(f"execstore: serving {banner.db} on {url}{workers}", flush=True)
     if banner.minted is not None:
         print(f"execstore: admin token for this run (not stored): {banner.minted}", flush=True)
         print(f'  curl -H "Authorization: Bearer {banner.minted}" {url}', flush=True)

@@ -15,7 +15,8 @@ is aiohttp's protocol with:
   many) in the one JSON shape, with no part of the request in the answer or
   the log.
 
-``GuardedSite`` listens on a TCP port with these handlers.
+``GuardedSite`` listens on a TCP port with these handlers; with ``reuse_port``
+it shares the port with other processes that do the same (``serve --workers``).
 """
 
 from __future__ import annotations
@@ -192,7 +193,7 @@ def _too_many_headers(exc: BaseException | None) -> bool:
 class GuardedSite(web.BaseSite):
     """A TCP site whose connections are ``GuardedHandler``s."""
 
-    __slots__ = ("_guard", "_handler_args", "_host", "_port", "_refusals")
+    __slots__ = ("_guard", "_handler_args", "_host", "_port", "_refusals", "_reuse_port")
 
     def __init__(
         self,
@@ -200,10 +201,13 @@ class GuardedSite(web.BaseSite):
         host: str,
         port: int,
         guard: ConnectionLimits,
+        *,
+        reuse_port: bool = False,
         **handler_args: Any,
     ) -> None:
         super().__init__(runner)
         self._host, self._port = host, port
+        self._reuse_port = reuse_port
         self._guard = guard
         self._handler_args = handler_args
         self._refusals = Throttled(log)
@@ -224,5 +228,10 @@ class GuardedSite(web.BaseSite):
             )
 
         self._server = await loop.create_server(
-            handler, self._host, self._port, backlog=self._backlog, reuse_address=True
+            handler,
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_address=True,
+            reuse_port=self._reuse_port,
         )

@@ -24,8 +24,8 @@ from eventstore import (
     LimitExceeded,
     RuleViolation,
     StorageFull,
-    StoreBusy,
     StorageUnavailable,
+    StoreBusy,
     StoreClosed,
     VersionConflict,
 )
