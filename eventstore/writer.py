@@ -221,9 +221,27 @@ class Writer:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
-                await self._process(self._take_batch())
+                await self._take_turn()
             if self._stopping:
                 return
+
+    async def _take_turn(self) -> None:
+        """Write the next batch, holding the file's write lock. The batch is
+        taken once the lock is ours: what arrived while other processes
+        wrote joins it, so a busy file makes fewer, larger commits."""
+        try:
+            await self._lock.acquire()
+        except StoreBusy as busy:
+            batch = self._take_batch()
+            self._deliver(batch, [busy] * len(batch), [])
+            return
+        batch = self._take_batch()
+        try:
+            outcomes, recorded = await self._process(batch)
+        finally:
+            self._lock.release()
+        # Answers and publishing need no lock: the next writer goes meanwhile.
+        self._deliver(batch, outcomes, recorded)
 
     def _take_batch(self) -> list[Request]:
         batch: list[Request] = []
@@ -235,18 +253,7 @@ class Writer:
             events += len(request.events)
         return batch
 
-    async def _process(self, batch: list[Request]) -> None:
-        try:
-            await self._lock.acquire()
-        except StoreBusy as busy:
-            self._deliver(batch, [busy] * len(batch), [])
-            return
-        try:
-            await self._process_locked(batch)
-        finally:
-            self._lock.release()
-
-    async def _process_locked(self, batch: list[Request]) -> None:
+    async def _process(self, batch: list[Request]) -> tuple[list[Outcome], list[RecordedEvent]]:
         try:
             outcomes, recorded = await self._commit(batch)
         except Exception as exc:
@@ -263,7 +270,7 @@ class Writer:
                     one, events = await self._commit_alone(request)
                     outcomes.append(one)
                     recorded.extend(events)
-        self._deliver(batch, outcomes, recorded)
+        return outcomes, recorded
 
     async def _commit_alone(self, request: Request) -> tuple[Outcome, list[RecordedEvent]]:
         try:
