@@ -66,7 +66,12 @@ async def _store(
     """The store, its views and the authenticator, open while the app runs."""
     settings = app[SETTINGS]
     async with (
-        EventStore(db_path, hook=SummaryHook(), limits=settings.limits) as store,
+        EventStore(
+            db_path,
+            hook=SummaryHook(),
+            limits=settings.limits,
+            lock_timeout=settings.lock_timeout,
+        ) as store,
         ViewReader(store) as views,
     ):
         app[STORE], app[VIEWS] = store, views

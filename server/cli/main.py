@@ -64,6 +64,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         max_body=args.max_body,
         limits=Limits(event_bytes=args.max_event_bytes),
         connections=connections,
+        lock_timeout=args.lock_timeout,
         env_token=os.environ.get("EXECSTORE_TOKEN") or None,
         root_dialect=args.root_dialect,
         dialects=dialects,
@@ -155,6 +156,13 @@ def _limit_arguments(serve: argparse.ArgumentParser) -> None:
         type=_positive,
         default=limits.event_bytes,
         help="one event's payload limit, bytes (as stored)",
+    )
+    group.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=Settings().lock_timeout,
+        help="seconds a write waits while other processes write the file, then 503"
+        f" storage_busy ({Settings().lock_timeout:g})",
     )
     for name, kind, help in (
         ("header_timeout", float, "seconds for a connection's first request head"),

@@ -23,6 +23,8 @@ class Settings(Frozen, kw_only=True):
     # Connections: the head and body deadlines, keep-alive, how many at once,
     # header size and count (see ``http.connections``).
     connections: ConnectionLimits = ConnectionLimits()
+    # Seconds a write waits while other processes write the file; then 503 storage_busy.
+    lock_timeout: float = 10.0
     # Exports mask the values under these keys, at any depth, in any case.
     masked_keys: tuple[str, ...] = tuple(sorted(DEFAULT_MASKED_KEYS))
     env_token: str | None = None  # accepted as an admin token, never stored

@@ -1,6 +1,7 @@
 """A full disk (the file held at its size with PRAGMA max_page_count, so no
 root is needed): writes get 507 storage_full with Retry-After and one log
-line, nothing acknowledged is lost, and writes resume once there is room."""
+line, nothing acknowledged is lost, and writes resume once there is room. A file
+held by another process's writer past the store's bound: 503 storage_busy."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from eventstore import StorageFull, StorageUnavailable
+from eventstore import StorageFull, StorageUnavailable, StoreBusy
 from eventstore.errors import storage_failure
+from eventstore.writelock import held
+from server.http.settings import Settings
 
-from ..conftest import Api, error_of, event, open_api
+from ..conftest import MAX_BODY, Api, error_of, event, open_api
 
 
 def hold_at_its_size(api: Api) -> int:
@@ -74,6 +77,8 @@ async def test_a_full_disk_is_a_507_and_writes_resume_after(
         (13 | (1 << 8), StorageFull),
         (10, StorageUnavailable),
         (10 | (3 << 8), StorageUnavailable),
+        (5, StoreBusy),  # SQLITE_BUSY: a writer that skips the store's lock held it too long
+        (5 | (2 << 8), StoreBusy),
         (1, None),
         (19, None),
     ],
@@ -84,3 +89,23 @@ def test_which_sqlite_errors_are_the_disks(errorcode: int, expected: type | None
     found = storage_failure(error)
     assert (None if found is None else type(found)) is expected
     assert storage_failure(Exception("no code")) is None
+
+
+async def test_a_file_held_by_another_writer_past_the_bound_is_a_503(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    async with open_api(path, Settings(max_body=MAX_BODY, lock_timeout=0.2)) as api:
+        kept = await api.create()
+        head = api.store.head
+        with held(path):  # as another process's writer, for longer than the bound
+            status, body = await api.call("POST", "/v1/executions", json={"workflow_id": "wf"})
+            assert status == 503, body
+            assert "0.2 s" in error_of(body, "storage_busy")["message"]
+            async with api.client.post(
+                f"/v1/executions/{kept['id']}/events",
+                json={"events": [event("execution.started")]},
+                headers=api.auth("admin"),
+            ) as response:
+                assert response.status == 503
+                assert response.headers["Retry-After"] == "1"
+        assert api.store.head == head
+        assert (await api.create())["id"] == kept["id"] + 1  # let go: writes go on
