@@ -1,6 +1,7 @@
 """The HTTP API measured end to end, with the load from a second process over loopback.
 
     .venv/bin/python -m benchmarks.http [--executions 100000] [--seconds 10] [--clients 16]
+    .venv/bin/python -m benchmarks.http --workers 1,2 --clients 16,64  # side by side
     .venv/bin/python -m benchmarks.http --quick                 # a small smoke run
     .venv/bin/python -m benchmarks.http --phases executions --profile-server   # where time goes
     .venv/bin/python -m benchmarks.http --phases executions --writer-cycle     # a commit's parts
@@ -21,6 +22,11 @@ the server (``python -m server.cli serve`` on 127.0.0.1, the token in
   any answer but 201 stops the run.
 - webhook triggers/s: one ``POST /v1/workflows/{wf}/webhook`` for a hash, then
   ``POST /v1/webhooks/{hash}`` with a small JSON body from as many workers.
+
+With several ``--workers`` counts, the server is started once per count
+(``serve --workers N``), on the same file, and every phase runs against
+each; with several ``--clients`` counts, each throughput phase runs once per
+count. One table holds them all.
 
 Each throughput phase also shows per-request latency under load and the CPU
 used, in cores, by the client process, the server process and the server's
@@ -79,8 +85,9 @@ REFERENCE: Final = (
 @dataclass(slots=True)
 class Results:
     loaded: str = "none (no latency phase): the server started on an empty file"
-    latencies: list[Latency] = field(default_factory=list)
-    rates: dict[str, Rate] = field(default_factory=dict)
+    # Per server: (workers, its latencies); per (phase, workers, clients): its rate.
+    latencies: dict[int, list[Latency]] = field(default_factory=dict)
+    rates: dict[tuple[str, int, int], Rate] = field(default_factory=dict)
     phase_seconds: dict[str, float] = field(default_factory=dict)
     profile: str = ""
     writer_cycle: str = ""
@@ -102,26 +109,32 @@ def run_phases(
     token: str,
     args: argparse.Namespace,
     results: Results,
+    workers: int,
 ) -> None:
     target = Target(server.base, token, server.process.pid)
-    results.phase_seconds["start the server"] = server.started_in
+    _add_seconds(results, f"start {workers} worker(s)", server.started_in)
     if "latency" in args.phases:
         start = perf_counter()
         job = pool.submit(measure_latencies, target, args.samples, args.depth, args.executions)
-        results.latencies = job.result()
-        results.phase_seconds["latency"] = perf_counter() - start
-    bounds = (args.clients, args.seconds, args.warm_up, CAP)
-    for phase, measure, events in (
-        ("executions", record_executions, EVENTS_PER_EXECUTION),
-        ("webhooks", trigger_webhooks, 1),
-    ):
-        if phase not in args.phases:
-            continue
-        start, before = perf_counter(), http_server.head(server.base)
-        rate = pool.submit(measure, target, *bounds).result()
-        check(phase, http_server.head(server.base) - before, rate.total * events)
-        results.rates[phase] = rate
-        results.phase_seconds[phase] = perf_counter() - start
+        results.latencies[workers] = job.result()
+        _add_seconds(results, "latency", perf_counter() - start)
+    for clients in args.clients:
+        bounds = (clients, args.seconds, args.warm_up, CAP)
+        for phase, measure, events in (
+            ("executions", record_executions, EVENTS_PER_EXECUTION),
+            ("webhooks", trigger_webhooks, 1),
+        ):
+            if phase not in args.phases:
+                continue
+            start, before = perf_counter(), http_server.head(server.base)
+            rate = pool.submit(measure, target, *bounds).result()
+            check(phase, http_server.head(server.base) - before, rate.total * events)
+            results.rates[(phase, workers, clients)] = rate
+            _add_seconds(results, phase, perf_counter() - start)
+
+
+def _add_seconds(results: Results, phase: str, seconds: float) -> None:
+    results.phase_seconds[phase] = results.phase_seconds.get(phase, 0.0) + seconds
 
 
 def check(phase: str, recorded: int, expected: int) -> None:
@@ -144,8 +157,9 @@ def run(args: argparse.Namespace) -> Results:
         results = Results()
         if "latency" in args.phases:
             prepare(db, args, results)
-        with http_server.running(db, token, work, profile, cycle) as server:
-            run_phases(pool, server, token, args, results)
+        for workers in args.workers:
+            with http_server.running(db, token, work, profile, cycle, workers) as server:
+                run_phases(pool, server, token, args, results, workers)
         if profile is not None:
             results.profile = http_server.profile_report(profile, args.profile_server)
         if cycle is not None:
@@ -155,24 +169,23 @@ def run(args: argparse.Namespace) -> Results:
 
 def rate_rows(results: Results) -> list[tuple[str, str, str, str, str]]:
     rows = []
-    executions = results.rates.get("executions")
-    if executions is not None:
-        value = executions.done / executions.seconds
-        label = f"executions recorded/s ({EVENTS_PER_EXECUTION} events, 2 requests each)"
+    for (phase, workers, clients), rate in results.rates.items():
+        value = rate.done / rate.seconds
+        setup = f"{workers} worker(s), {clients} clients"
+        if phase == "webhooks":
+            rows.append((f"webhook triggers/s, {setup}", f"{value:,.0f}", "none set", "-", "-"))
+            continue
+        label = f"executions/s ({EVENTS_PER_EXECUTION} events, 2 requests), {setup}"
         passed = "pass" if value >= EXECUTIONS_TARGET else "FAIL"
         target = f">= {EXECUTIONS_TARGET:,.0f}"
         rows.append((label, f"{value:,.0f}", target, passed, f"{value / EXECUTIONS_TARGET:.2f}"))
-    webhooks = results.rates.get("webhooks")
-    if webhooks is not None:
-        value = webhooks.done / webhooks.seconds
-        rows.append(("webhook triggers/s", f"{value:,.0f}", "none set", "-", "-"))
-    for latency in results.latencies:
-        p99 = quantile_ms(latency.samples_ns, 0.99)
-        passed = "pass" if p99 <= P99_TARGET_MS else "FAIL"
-        ratio = f"{p99 / P99_TARGET_MS:.2f}"
-        rows.append(
-            (f"{latency.label}: p99 ms", f"{p99:.2f}", f"<= {P99_TARGET_MS:g}", passed, ratio)
-        )
+    for workers, latencies in results.latencies.items():
+        for latency in latencies:
+            p99 = quantile_ms(latency.samples_ns, 0.99)
+            passed = "pass" if p99 <= P99_TARGET_MS else "FAIL"
+            ratio = f"{p99 / P99_TARGET_MS:.2f}"
+            label = f"{latency.label}, {workers} worker(s): p99 ms"
+            rows.append((label, f"{p99:.2f}", f"<= {P99_TARGET_MS:g}", passed, ratio))
     return rows
 
 
@@ -196,11 +209,12 @@ def print_latencies(latencies: list[Latency]) -> None:
         print(f"  {t.label:<42} {p50:>8.2f} {p99:>8.2f} {worst:>8.2f} {len(t.samples_ns):>8,}")
 
 
-def print_rates(args: argparse.Namespace, rates: dict[str, Rate]) -> None:
-    for phase, rate in rates.items():
+def print_rates(args: argparse.Namespace, rates: dict[tuple[str, int, int], Rate]) -> None:
+    for (phase, workers, clients), rate in rates.items():
         print(
-            f"{phase}: {rate.done:,} in {rate.seconds:.2f} s after {args.warm_up:g} s of warm-up,"
-            f" {args.clients} concurrent clients; {rate.total:,} recorded and checked on the log"
+            f"{phase}, {workers} worker(s): {rate.done:,} in {rate.seconds:.2f} s after"
+            f" {args.warm_up:g} s of warm-up, {clients} concurrent clients;"
+            f" {rate.total:,} recorded and checked on the log"
         )
         for kind, taken in rate.requests_ns.items():
             p50, p99 = quantile_ms(taken, 0.5), quantile_ms(taken, 0.99)
@@ -209,7 +223,7 @@ def print_rates(args: argparse.Namespace, rates: dict[str, Rate]) -> None:
         cores = f"  CPU, in cores: client process {rate.client_cpu / rate.seconds:.2f}"
         if rate.server_cpu is not None:
             process, loop = (s / rate.seconds for s in rate.server_cpu)
-            cores += f", server process {process:.2f} (its event-loop thread {loop:.2f})"
+            cores += f", server {process:.2f} (its event-loop threads {loop:.2f})"
         print(cores)
 
 
@@ -223,8 +237,9 @@ def report(args: argparse.Namespace, results: Results, wall: float, loads: list[
     print_table(rate_rows(results))
     print(REFERENCE)
     print()
-    if results.latencies:
-        print_latencies(results.latencies)
+    for workers, latencies in results.latencies.items():
+        print(f"{workers} worker(s):", end=" ")
+        print_latencies(latencies)
         print()
     print_rates(args, results.rates)
     print()
@@ -246,7 +261,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--executions", type=int, default=100_000, help="executions in the latency file")
     add("--seconds", type=float, default=10.0, help="measured time per throughput phase")
     add("--warm-up", type=float, default=2.0, help="untimed load before each throughput phase")
-    add("--clients", type=int, default=16, help="concurrent client workers and connections")
+    add(
+        "--clients",
+        type=counts,
+        default=(16,),
+        help="concurrent client workers and connections; several, comma-separated, run in turn",
+    )
+    add(
+        "--workers",
+        type=counts,
+        default=(1,),
+        help="serve --workers; several, comma-separated, run in turn on the same file",
+    )
     add("--samples", type=int, default=2000, help="timed requests per latency query")
     add("--depth", type=int, default=2000, help="next_cursor hops to the deep list page")
     add("--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)}")
@@ -273,7 +299,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.quick:
         args.executions, args.samples = min(args.executions, 5000), min(args.samples, 200)
         args.seconds, args.warm_up, args.depth = min(args.seconds, 2), min(args.warm_up, 0.5), 50
-    if min(args.clients, args.samples, args.depth) < 1 or args.seconds <= 0 or args.warm_up < 0:
+    if (args.profile_server or args.writer_cycle) and args.workers != (1,):
+        parser.error("--profile-server and --writer-cycle see one process: use --workers 1")
+    if min(args.samples, args.depth) < 1 or args.seconds <= 0 or args.warm_up < 0:
         parser.error("--clients, --samples, --depth, --seconds must be positive, --warm-up not < 0")
     if "latency" in args.phases and args.executions < 2 * 20:
         parser.error("the latency phase needs --executions of at least 40 (two pages)")
@@ -286,6 +314,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     results = run(args)
     loads.append(load_average())
     report(args, results, perf_counter() - start, loads)
+
+
+def counts(text: str) -> tuple[int, ...]:
+    counts = tuple(int(part) for part in text.split(","))
+    if min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"each count must be at least 1: {text}")
+    return counts
 
 
 def load_average() -> str:

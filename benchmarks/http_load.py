@@ -118,9 +118,10 @@ def quantile_ms(samples_ns: list[int], q: float) -> float:
 
 
 def cpu_seconds(pid: int) -> tuple[float, float] | None:
-    """CPU used so far by process ``pid`` and by its main thread (the event
-    loop's): the second near one core while the first is not means the loop
-    thread, not the disk or the other threads, is what limits the rate."""
+    """CPU used so far by process ``pid`` and its children, and by their main
+    threads (the event loops'): the second near one core per process while
+    the first is not means the loop threads, not the disk or the other
+    threads, are what limits the rate."""
     tick = os.sysconf("SC_CLK_TCK")
 
     def used(stat: Path) -> float:
@@ -129,9 +130,18 @@ def cpu_seconds(pid: int) -> tuple[float, float] | None:
         return (int(fields[11]) + int(fields[12])) / tick
 
     try:
-        return used(Path(f"/proc/{pid}/stat")), used(Path(f"/proc/{pid}/task/{pid}/stat"))
+        # ``serve --workers``: the parent only watches, its workers serve.
+        pids = [pid, *_children(pid)]
+        return (
+            sum(used(Path(f"/proc/{p}/stat")) for p in pids),
+            sum(used(Path(f"/proc/{p}/task/{p}/stat")) for p in pids),
+        )
     except (OSError, IndexError, ValueError):
         return None
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def cpu_between(
@@ -180,14 +190,20 @@ async def _drive(
     return done, perf_counter() - start, times
 
 
+_PHASES_RUN: Final = itertools.count()  # in this client process
+
+
 async def _rate(
     target: Target, op: Operation, clients: int, seconds: float, warm_up: float, cap: int
 ) -> Rate:
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session:
-        warm, _, _ = await _drive(session, op, clients, warm_up, cap, 0)
+        # Numbers name external ids: a later phase on the same file (another
+        # client or worker count) must not meet an earlier one's.
+        origin = next(_PHASES_RUN) * 2 * cap
+        warm, _, _ = await _drive(session, op, clients, warm_up, cap, origin)
         server_before, cpu = cpu_seconds(target.server_pid), process_time()
-        done, elapsed, times = await _drive(session, op, clients, seconds, cap, warm)
+        done, elapsed, times = await _drive(session, op, clients, seconds, cap, origin + warm)
         cpu, server_after = process_time() - cpu, cpu_seconds(target.server_pid)
     server = cpu_between(server_before, server_after)
     return Rate(done, warm + done, elapsed, cpu, server, dict(times))

@@ -82,9 +82,11 @@ def running(
     work: Path,
     profile: Path | None = None,
     writer_cycle: Path | None = None,
+    workers: int = 1,
 ) -> Iterator[Server]:
     port = free_port()
     serve = ["serve", "--db", str(db), "--host", HOST, "--port", str(port)]
+    serve += ["--workers", str(workers)]
     instrumented = profile is not None or writer_cycle is not None
     command = [sys.executable, *(["-c", _INSTRUMENTED] if instrumented else ["-m", "server.cli"])]
     command.extend(serve)

@@ -4,6 +4,7 @@ appended at a fixed rate, all over loopback.
     .venv/bin/python -m benchmarks.stream                  # the target, and a grid around it
     .venv/bin/python -m benchmarks.stream --grid none --subscribers 100 --rate 1000
     .venv/bin/python -m benchmarks.stream --grid 10,100x100,1000 --seconds 5
+    .venv/bin/python -m benchmarks.stream --rate 100 --grid none --workers 1,2
 
 Processes: this one (starts the others, watches the server's CPU and memory
 through /proc), the server (``python -m server.cli serve`` on 127.0.0.1,
@@ -29,6 +30,9 @@ the appended events/s the ratio compares with. Reported per cell:
   appends cost with no subscriber), the clients' CPU, and the server's RSS
   before, at its peak and after (idle again).
 
+With several ``--workers`` counts (``serve --workers N``), every cell runs
+against each, on a fresh server and file, and each count gets its table.
+
 Target (from the issue): p99 under 100 ms at 1,000 events/s with 1,000 subscribers.
 """
 
@@ -46,7 +50,7 @@ from time import perf_counter
 from typing import Final
 
 from . import http_server
-from .http import load_average, print_table
+from .http import counts, load_average, print_table
 from .stream_cell import Cell, Settings, run_cell
 from .stream_clients import raise_open_files
 from .stream_report import LATENCY_METHOD, Summary, print_cells, target_rows
@@ -64,12 +68,13 @@ def cells(args: argparse.Namespace) -> list[tuple[int, float]]:
     return [(0, rate) for rate in rates] + loaded
 
 
-def run(args: argparse.Namespace) -> tuple[list[Cell], str]:
+def run(args: argparse.Namespace) -> tuple[dict[int, list[Cell]], str]:
     token = "es_bench_" + secrets.token_urlsafe(24)
     settings = Settings(args.seconds, args.warm_up, args.drain, args.batch, args.processes)
     # The server inherits this limit: it holds one socket per subscriber.
     raise_open_files(max(args.subscribers, *(s for s, _ in args.grid), 0) * 2 + 1024)
-    done: list[Cell] = []
+    done: dict[int, list[Cell]] = {}
+    report = ""
     with (
         tempfile.TemporaryDirectory(prefix="execstore-stream-", dir=args.dir) as tmp,
         ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool,
@@ -77,19 +82,26 @@ def run(args: argparse.Namespace) -> tuple[list[Cell], str]:
         pool.submit(int).result()  # spawned now, so the first cell's schedule starts on time
         work = Path(tmp)
         profile = work / "server.prof" if args.profile_server else None
-        with http_server.running(work / "stream.db", token, work, profile) as server:
-            for subscribers, rate in cells(args):
-                cell = run_cell(pool, server, token, subscribers, rate, settings)
-                done.append(cell)
-                print(f"  {Summary(cell, done, args.drain).progress()}", flush=True)
-        report = http_server.profile_report(profile, args.profile_server) if profile else ""
+        for workers in args.workers:
+            db = work / f"stream-{workers}.db"
+            ran = done.setdefault(workers, [])
+            with http_server.running(db, token, work, profile, workers=workers) as server:
+                for subscribers, rate in cells(args):
+                    cell = run_cell(pool, server, token, subscribers, rate, settings)
+                    ran.append(cell)
+                    print(f"  {workers}w {Summary(cell, ran, args.drain).progress()}", flush=True)
+            if profile is not None:
+                report = http_server.profile_report(profile, args.profile_server)
     return done, report
 
 
 def report(
-    args: argparse.Namespace, done: list[Cell], profile: str, wall: float, loads: list[str]
+    args: argparse.Namespace,
+    done: dict[int, list[Cell]],
+    profile: str,
+    wall: float,
+    loads: list[str],
 ) -> None:
-    summaries = [Summary(cell, done, args.drain) for cell in done]
     print()
     print("SSE streams benchmark: server, appender and clients in separate processes, 127.0.0.1")
     print(f"load average (1, 5, 15 min) at start / end: {' / '.join(loads)};", end=" ")
@@ -99,13 +111,18 @@ def report(
         f" {args.drain:g} s to drain; {args.batch} events per append request;"
         f" subscribers over {args.processes} client processes"
     )
-    print()
-    headline = next(
-        s for s in summaries if (s.cell.subscribers, s.cell.rate) == (args.subscribers, args.rate)
-    )
-    print_table(target_rows(headline))
-    print()
-    print_cells(summaries)
+    for workers, ran in done.items():
+        summaries = [Summary(cell, ran, args.drain) for cell in ran]
+        print()
+        print(f"serve --workers {workers}:")
+        headline = next(
+            s
+            for s in summaries
+            if (s.cell.subscribers, s.cell.rate) == (args.subscribers, args.rate)
+        )
+        print_table(target_rows(headline))
+        print()
+        print_cells(summaries)
     print()
     print(LATENCY_METHOD)
     if profile:
@@ -152,6 +169,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--batch", type=int, default=10, help="events per append request (even, >= 2)")
     add("--processes", type=int, default=2, help="client processes sharing the subscribers")
     add(
+        "--workers",
+        type=counts,
+        default=(1,),
+        help="serve --workers; several, comma-separated, each on a fresh server and file",
+    )
+    add(
         "--profile-server",
         type=int,
         nargs="?",
@@ -166,6 +189,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--subscribers, --rate and --processes must be positive")
     if args.seconds <= 0 or args.warm_up < 0 or args.drain < 0:
         parser.error("--seconds must be positive, --warm-up and --drain not negative")
+    if args.profile_server and args.workers != (1,):
+        parser.error("--profile-server sees one process: use --workers 1")
     if args.batch < 2 or args.batch % 2:
         parser.error("--batch must be even and at least 2 (queued, started, node pairs)")
     return args

@@ -66,9 +66,18 @@ class Cell:
 
 
 def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
+    """The server's RSS: with ``serve --workers``, its workers' too."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return sum(_one_rss(p) for p in (str(pid), *children))
+
+
+def _one_rss(pid: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except FileNotFoundError:  # a worker that just ended
+        pass
     return 0
 
 

@@ -69,8 +69,10 @@ class Hub:
         self._head = head
         self._subscriptions: set[Subscription] = set()
         self.published = 0
-        self.behind = asyncio.Event()  # set: the file holds events not yet published
+        self.behind = False  # the file holds events not yet published
         self.listened = asyncio.Event()  # set while any subscription is attached
+        # The watcher's nap, which a gap cuts short.
+        self.waker: asyncio.Future[None] | None = None
 
     def listening(self) -> bool:
         return bool(self._subscriptions)
@@ -93,7 +95,9 @@ class Hub:
         if not events or events[-1].position <= self.published:
             return
         if events[0].position > self.published + 1:
-            self.behind.set()  # someone else committed in between: the file first
+            self.behind = True  # someone else committed in between: the file first
+            if self.waker is not None and not self.waker.done():
+                self.waker.set_result(None)
             return
         fresh = events[self.published + 1 - events[0].position :]
         self.published = fresh[-1].position
