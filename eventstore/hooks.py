@@ -26,3 +26,9 @@ class CommitHook(Protocol):
         """Apply what the log holds past what the hook has seen: events that
         another process wrote without this hook. The writer calls it inside a
         write transaction when it notices another connection's commits."""
+
+    def settled(self, committed: bool) -> None:
+        """The write transaction of the last ``on_commit`` or ``catch_up``
+        ended: committed, or rolled back. A hook that keeps anything in
+        memory from a write drops it here on a rollback: another process
+        may write those versions next."""

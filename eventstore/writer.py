@@ -292,6 +292,8 @@ class Writer:
         else:
             outcomes, recorded, tx = self._write(batch, readers)
             await loop.run_in_executor(self._commit_thread, self._conn.execute, "COMMIT")
+        if self._hook is not None:
+            self._hook.settled(True)
         self._adopt(tx)
         if tx.execution_rows:
             outcomes = _with_events(outcomes, recorded)
@@ -356,6 +358,8 @@ class Writer:
     def _rollback(self) -> None:
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
+        if self._hook is not None:
+            self._hook.settled(False)
         # What the transaction caught up with (a hook's rows) went with it: look again next time.
         self._data_version = -1
 

@@ -178,10 +178,15 @@ def replay_batch(
 
     The batch is let go on return, before the next one is read.
     """
-    with immediate(conn):
-        batch = events_for_folds_sync(conn, position, batch_size)
-        if batch:
-            hook.on_commit(conn, batch)
+    try:
+        with immediate(conn):
+            batch = events_for_folds_sync(conn, position, batch_size)
+            if batch:
+                hook.on_commit(conn, batch)
+    except BaseException:
+        hook.settled(False)
+        raise
+    hook.settled(True)
     if not batch:
         return None
     return batch[-1].position, len(batch), sum(1 for event in batch if event.version == 1)
@@ -277,15 +282,17 @@ class SummaryHook:
 
     It caches the folds of recent executions. A cached fold is used only when
     it is exactly one version behind the incoming event; otherwise (evicted,
-    or ahead because the write that stepped it rolled back: folds are mutated
-    in place, and every step bumps the version) the execution is folded again
-    from the file, so a rollback can never leave the view ahead.
+    or written since by another process) the execution is folded again from
+    the file. Folds are stepped in place, inside the write: when that write
+    rolls back (``settled(False)``), the folds it stepped are dropped, since
+    another process may write those versions with other events next.
     """
 
     def __init__(self, cache_size: int = 20_000) -> None:
         self._folds: RecentlyUsed[int, SummaryFold] = RecentlyUsed(
             cache_size, FOLD_CACHE_BYTES, _fold_weight
         )
+        self._unsettled: set[int] = set()  # executions folded in the open write
 
     def setup(self, conn: sqlite3.Connection) -> None:
         if interrupted(conn):
@@ -306,6 +313,7 @@ class SummaryHook:
         if folded_through(conn) < head_sync(conn):
             with immediate(conn):
                 self.catch_up(conn)
+        self.settled(True)  # each step above committed, or raised out of the open
 
     def on_commit(self, conn: sqlite3.Connection, events: Sequence[RecordedEvent]) -> None:
         if not events:
@@ -365,6 +373,7 @@ class SummaryHook:
             if acc.retry_of is not None and event.type == "execution.completed":
                 links.append((event.position, acc.id, acc.retry_of))
         self._remember(touched.values())
+        self._unsettled.update(touched)
         return Folded([summary_fold.columns(acc) for acc in touched.values()], links)
 
     def _fold_through(self, conn: sqlite3.Connection, event: RecordedEvent) -> SummaryFold:
@@ -375,6 +384,12 @@ class SummaryHook:
             if acc is None or acc.version != event.version - 1:
                 acc = fold_summary(execution_events_sync(conn, event.execution_id, event.version))
         return summary_fold.step(acc, event)
+
+    def settled(self, committed: bool) -> None:
+        if not committed:
+            for execution_id in self._unsettled:
+                self._folds.discard(execution_id)
+        self._unsettled.clear()
 
     def _remember(self, folds: Iterable[SummaryFold]) -> None:
         for acc in folds:

@@ -55,6 +55,9 @@ class RecordingHook:
     def catch_up(self, conn: sqlite3.Connection) -> None:
         self.catch_ups += 1  # the mirror holds only what this process wrote
 
+    def settled(self, committed: bool) -> None:
+        pass  # it keeps nothing in memory from a write
+
 
 async def test_hook_is_set_up_once_and_sees_each_commit(tmp_path: Path) -> None:
     hook = RecordingHook()

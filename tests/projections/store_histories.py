@@ -90,6 +90,9 @@ class FlakyHook:
     def catch_up(self, conn: sqlite3.Connection) -> None:
         self.inner.catch_up(conn)
 
+    def settled(self, committed: bool) -> None:
+        self.inner.settled(committed)
+
 
 # --- events --------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from eventstore import (
     ErrorInfo,
     EventData,
     EventStore,
+    ExecutionCancelRequested,
     ExecutionCompleted,
     ExecutionFailed,
     ExecutionQueued,
@@ -53,6 +54,9 @@ class SpyHook:
 
     def catch_up(self, conn: sqlite3.Connection) -> None:
         self.inner.catch_up(conn)
+
+    def settled(self, committed: bool) -> None:
+        self.inner.settled(committed)
 
 
 # One execution's life: two nodes, a failed attempt retried twice, a wait.
@@ -240,3 +244,22 @@ async def test_a_log_written_before_the_view_gets_rows_for_every_execution(
             (2, "queued", 1),
             (third.execution_id, "queued", 1),
         ]
+
+
+async def test_a_rolled_back_fold_is_not_reused_after_another_writer(tmp_path: Path) -> None:
+    # A's write of X rolls back after its hook stepped X's cached fold; B then
+    # writes X at that version; A's next write of X must not step the phantom.
+    path = tmp_path / "e.db"
+    flaky = FlakyHook(SummaryHook())
+    async with EventStore(path, hook=flaky) as a, EventStore(path, hook=SummaryHook()) as b:
+        created = await a.create_execution(ExecutionQueued(workflow_id="wf"), [ExecutionStarted()])
+        x = created.execution_id
+        flaky.doomed.add(x)
+        with pytest.raises(HookFailed):
+            await a.append(x, [NodeStarted(node_id="ghost")])
+        flaky.doomed.clear()
+        await b.append(x, [ExecutionCancelRequested(by="b")])
+        await a.append(x, [NodeStarted(node_id="real")])
+    rows = view_rows(path)
+    assert rows == expected_rows(log_events(path))
+    assert rows[x][ROW_NAMES.index("cancel_requested")] == 1
