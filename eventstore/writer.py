@@ -94,12 +94,21 @@ class AppendRequest:
     events: list[Prepared]
     expected_version: int | None
     future: asyncio.Future[Any]
+    # Bytes of payloads, summed by the caller: not while the file's lock is held.
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.size = sum(len(event.raw) for event in self.events)
 
 
 @dataclass(slots=True)
 class CreateRequest:
     events: list[Prepared]  # first an ExecutionQueued with the uuid filled in
     future: asyncio.Future[Any]
+    size: int = field(init=False)  # as AppendRequest's
+
+    def __post_init__(self) -> None:
+        self.size = sum(len(event.raw) for event in self.events)
 
 
 @dataclass(slots=True)
@@ -110,6 +119,7 @@ class CallRequest:
     call: Callable[[sqlite3.Connection], object]
     future: asyncio.Future[Any]
     events: tuple[()] = ()
+    size: int = 0
 
 
 Request = AppendRequest | CreateRequest | CallRequest
@@ -132,8 +142,16 @@ class _Tx:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     execution_rows: list[tuple[Any, ...]] = field(default_factory=list)
     owners: list[tuple[str, str | None]] = field(default_factory=list)  # per row
+    _events: list[RecordedEvent] | None = None
 
-    def recorded(self) -> list[RecordedEvent]:
+    def events(self) -> list[RecordedEvent]:
+        """The rows as events, built once: for the hook inside the write, or
+        for subscribers and new executions' answers after it."""
+        if self._events is None:
+            self._events = self._build_events()
+        return self._events
+
+    def _build_events(self) -> list[RecordedEvent]:
         return [
             RecordedEvent(
                 position=p,
@@ -237,11 +255,25 @@ class Writer:
             return
         batch = self._take_batch()
         try:
-            outcomes, recorded = await self._process(batch)
+            outcomes, txs = await self._process(batch)
         finally:
             self._lock.release()
         # Answers and publishing need no lock: the next writer goes meanwhile.
+        outcomes, recorded = self._finish(outcomes, txs)
         self._deliver(batch, outcomes, recorded)
+
+    def _finish(
+        self, outcomes: list[Outcome], txs: list[_Tx]
+    ) -> tuple[list[Outcome], list[RecordedEvent]]:
+        """The committed events, if anyone reads them, and each new execution's
+        answer with the events its create recorded."""
+        creates = any(tx.execution_rows for tx in txs)
+        if not (creates or self._hook is not None or self._listening()):
+            return outcomes, []  # row tuples sufficed for the file
+        recorded = [event for tx in txs for event in tx.events()]
+        if creates:
+            outcomes = _with_events(outcomes, recorded)
+        return outcomes, recorded
 
     def _take_batch(self) -> list[Request]:
         batch: list[Request] = []
@@ -253,62 +285,55 @@ class Writer:
             events += len(request.events)
         return batch
 
-    async def _process(self, batch: list[Request]) -> tuple[list[Outcome], list[RecordedEvent]]:
+    async def _process(self, batch: list[Request]) -> tuple[list[Outcome], list[_Tx]]:
+        """Each request's outcome, and the transactions that committed."""
         try:
-            outcomes, recorded = await self._commit(batch)
+            outcomes, tx = await self._commit(batch)
+            return outcomes, [tx]
         except Exception as exc:
             self._rollback()
             failed = storage_failure(exc)
             if failed is not None:
                 # The disk, not a request: one by one they would fail alike.
-                outcomes, recorded = [failed] * len(batch), []
-            elif len(batch) == 1:
-                outcomes, recorded = [self._explain(batch[0], exc)], []
-            else:
-                outcomes, recorded = [], []
-                for request in batch:
-                    one, events = await self._commit_alone(request)
-                    outcomes.append(one)
-                    recorded.extend(events)
-        return outcomes, recorded
+                return [failed] * len(batch), []
+            if len(batch) == 1:
+                return [self._explain(batch[0], exc)], []
+        outcomes, txs = [], []
+        for request in batch:
+            one, committed = await self._commit_alone(request)
+            outcomes.append(one)
+            txs.extend(committed)
+        return outcomes, txs
 
-    async def _commit_alone(self, request: Request) -> tuple[Outcome, list[RecordedEvent]]:
+    async def _commit_alone(self, request: Request) -> tuple[Outcome, list[_Tx]]:
         try:
-            outcomes, recorded = await self._commit([request])
-            return outcomes[0], recorded
+            outcomes, tx = await self._commit([request])
+            return outcomes[0], [tx]
         except Exception as exc:
             self._rollback()
             return self._explain(request, exc), []
 
-    async def _commit(self, batch: Sequence[Request]) -> tuple[list[Outcome], list[RecordedEvent]]:
+    async def _commit(self, batch: Sequence[Request]) -> tuple[list[Outcome], _Tx]:
         loop = asyncio.get_running_loop()
-        # Whether anyone reads the batch's events is asked here, on the loop.
-        readers = self._hook is not None or self._listening()
-        if sum(len(e.raw) for r in batch for e in r.events) > OFF_LOOP_BYTES:
+        if sum(request.size for request in batch) > OFF_LOOP_BYTES:
             # The writer task waits for the thread: nothing else touches its state meanwhile.
-            outcomes, recorded, tx = await loop.run_in_executor(
-                self._commit_thread, self._write_and_commit, batch, readers
+            outcomes, tx = await loop.run_in_executor(
+                self._commit_thread, self._write_and_commit, batch
             )
         else:
-            outcomes, recorded, tx = self._write(batch, readers)
+            outcomes, tx = self._write(batch)
             await loop.run_in_executor(self._commit_thread, self._conn.execute, "COMMIT")
         if self._hook is not None:
             self._hook.settled(True)
         self._adopt(tx)
-        if tx.execution_rows:
-            outcomes = _with_events(outcomes, recorded)
-        return outcomes, recorded
+        return outcomes, tx
 
-    def _write_and_commit(
-        self, batch: Sequence[Request], readers: bool
-    ) -> tuple[list[Outcome], list[RecordedEvent], _Tx]:
-        written = self._write(batch, readers)
+    def _write_and_commit(self, batch: Sequence[Request]) -> tuple[list[Outcome], _Tx]:
+        written = self._write(batch)
         self._conn.execute("COMMIT")
         return written
 
-    def _write(
-        self, batch: Sequence[Request], readers: bool
-    ) -> tuple[list[Outcome], list[RecordedEvent], _Tx]:
+    def _write(self, batch: Sequence[Request]) -> tuple[list[Outcome], _Tx]:
         """The batch's rule checks, hashes and rows, in a transaction left open."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
@@ -317,15 +342,11 @@ class Writer:
         outcomes = [self._prepare_any(r, tx) for r in batch]
         if tx.execution_rows:
             conn.executemany(_INSERT_EXECUTION, tx.execution_rows)
-        recorded: list[RecordedEvent] = []
         if tx.rows:
             conn.executemany(_INSERT_EVENT, tx.rows)
-            # Row tuples suffice for the file; events are built only for readers.
-            if readers or tx.execution_rows:
-                recorded = tx.recorded()
             if self._hook is not None:
-                self._hook.on_commit(conn, recorded)
-        return outcomes, recorded, tx
+                self._hook.on_commit(conn, tx.events())
+        return outcomes, tx
 
     def _notice_others(self) -> None:
         """Carry on from the file as others left it, if another connection
@@ -411,7 +432,7 @@ class Writer:
             new = state.copy()
             for index, event in enumerate(request.events):
                 lifecycle.apply(new, event.data, index)
-            self._grow(new, request.events)
+            self._grow(new, request.size)
         except (RuleViolation, VersionConflict, LimitExceeded) as err:
             # A re-sent append breaks the rules the second time; recognise it first.
             return self._duplicates(request, tx.seen) or err
@@ -438,7 +459,7 @@ class Writer:
         try:
             for index, event in enumerate(rest):
                 lifecycle.apply(new, event.data, index)
-            self._grow(new, request.events)
+            self._grow(new, request.size)
         except (RuleViolation, LimitExceeded) as err:
             return err
         execution_id = tx.next_id
@@ -460,10 +481,10 @@ class Writer:
             tx.created[queued.external_id] = msgspec.structs.replace(created, created=False)
         return created
 
-    def _grow(self, state: lifecycle.Lifecycle, events: list[Prepared]) -> None:
-        """Count ``events``' payloads into ``state``; refuse an execution past its limits."""
+    def _grow(self, state: lifecycle.Lifecycle, size: int) -> None:
+        """Count ``size`` bytes of payloads into ``state``; refuse an execution past its limits."""
         limits = self._limits
-        state.size += sum(len(event.raw) for event in events)
+        state.size += size
         if state.version > limits.events_per_execution:
             raise LimitExceeded(
                 "events",
