@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-stamp
 DB ?= data/executions.db
 HOST ?= 127.0.0.1
 PORT ?= 8080
+# One server process per core (serve --workers); see the README for what it buys.
+WORKERS ?= $(shell $(PYTHON) -c 'import os; print(os.cpu_count() or 1)')
 
 .PHONY: run test lint browser bench clean
 
@@ -17,7 +19,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/execstore serve --db $(DB) --host $(HOST) --port $(PORT) --demo-data --demo-engine --session-token
+	$(BIN)/execstore serve --db $(DB) --host $(HOST) --port $(PORT) --workers $(WORKERS) \
+		--demo-data --demo-engine --session-token
 
 test: lint browser
 	$(BIN)/python -m pytest
@@ -52,8 +55,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.append
 	$(BIN)/python -m benchmarks.views
-	$(BIN)/python -m benchmarks.http
-	$(BIN)/python -m benchmarks.stream
+	$(BIN)/python -m benchmarks.http --workers 1,2 --clients 16,64
+	$(BIN)/python -m benchmarks.stream --workers 1,2
 	$(BIN)/python -m benchmarks.gil_contention
 	$(BIN)/python -m benchmarks.abuse
 

@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,10 +83,11 @@ def running(
     profile: Path | None = None,
     writer_cycle: Path | None = None,
     workers: int = 1,
+    options: Sequence[str] = (),
 ) -> Iterator[Server]:
     port = free_port()
     serve = ["serve", "--db", str(db), "--host", HOST, "--port", str(port)]
-    serve += ["--workers", str(workers)]
+    serve += ["--workers", str(workers), *options]
     instrumented = profile is not None or writer_cycle is not None
     command = [sys.executable, *(["-c", _INSTRUMENTED] if instrumented else ["-m", "server.cli"])]
     command.extend(serve)

@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> tuple[dict[int, list[Cell]], str]:
     token = "es_bench_" + secrets.token_urlsafe(24)
     settings = Settings(args.seconds, args.warm_up, args.drain, args.batch, args.processes)
     # The server inherits this limit: it holds one socket per subscriber.
-    raise_open_files(max(args.subscribers, *(s for s, _ in args.grid), 0) * 2 + 1024)
+    most = max(args.subscribers, *(s for s, _ in args.grid), 0)
+    raise_open_files(most * 2 + 1024)
     done: dict[int, list[Cell]] = {}
     report = ""
     with (
@@ -85,7 +86,9 @@ def run(args: argparse.Namespace) -> tuple[dict[int, list[Cell]], str]:
         for workers in args.workers:
             db = work / f"stream-{workers}.db"
             ran = done.setdefault(workers, [])
-            with http_server.running(db, token, work, profile, workers=workers) as server:
+            # A connection per subscriber, past the server's default cap of 1,000.
+            room = ("--max-connections", str(2 * most + 100))
+            with http_server.running(db, token, work, profile, None, workers, room) as server:
                 for subscribers, rate in cells(args):
                     cell = run_cell(pool, server, token, subscribers, rate, settings)
                     ran.append(cell)
