@@ -170,3 +170,18 @@ async def test_the_embedded_example_beside_a_server(tmp_path: Path) -> None:
         types.append(heard.get_nowait())
     assert types[-1] == "execution.cancel_requested"
     assert execution_id == rows[1]["id"]
+
+
+def test_maintenance_beside_a_server(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    with serve(db, tmp_path / "server.log"):
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            command = [sys.executable, "-m", "server.cli", *args, "--db", str(db)]
+            return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+
+        rebuilt = cli("rebuild")
+        assert rebuilt.returncode == 1
+        assert "open in another process" in rebuilt.stderr
+        verified = cli("verify")
+        assert verified.returncode == 0 and verified.stdout.startswith("ok:"), verified
