@@ -37,7 +37,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any, Final
 
-from eventstore import schema, writer
+from eventstore import requests, schema, writer
 
 from .gil_contention import make_rows
 
@@ -77,8 +77,8 @@ def install(out: Path) -> None:
         self._commit_thread = _TimedThread()
 
     async def commit(
-        self: writer.Writer, batch: Sequence[writer.Request]
-    ) -> tuple[list[writer.Outcome], Any]:
+        self: writer.Writer, batch: Sequence[requests.Request]
+    ) -> tuple[list[requests.Outcome], Any]:
         start = perf_counter()
         result = await original_commit(self, batch)
         end = perf_counter()

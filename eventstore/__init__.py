@@ -38,9 +38,9 @@ from .events import (
 from .hashchain import VerifyReport
 from .hooks import CommitHook
 from .limits import LimitExceeded, Limits
+from .requests import AppendResult, CreatedExecution
 from .store import EventStore
 from .subscriptions import Subscription, SubscriptionFilter
-from .writer import AppendResult, CreatedExecution
 
 __all__ = [
     "AppendResult",

@@ -42,17 +42,17 @@ from .events import (
 from .hashchain import VerifyReport, verify_file
 from .hooks import CommitHook
 from .limits import LimitExceeded, Limits, deepest_free_form
-from .subscriptions import Hub, Subscription, SubscriptionFilter
-from .writelock import WriteLock
-from .writer import (
+from .requests import (
     AppendRequest,
     AppendResult,
     CallRequest,
     CreatedExecution,
     CreateRequest,
     Prepared,
-    Writer,
 )
+from .subscriptions import Hub, Subscription, SubscriptionFilter
+from .writelock import WriteLock
+from .writer import Writer
 
 MAX_EVENT_ID_LENGTH: Final = 200
 # Events a create or an append prepares on the loop; more go to a worker

@@ -15,26 +15,34 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 
-from . import lifecycle, outside
+from . import lifecycle, outside, resends
 from .errors import (
     ExecutionNotFound,
-    IdempotencyConflict,
     RuleViolation,
     StoreBusy,
     VersionConflict,
     storage_failure,
 )
-from .events import EventData, ExecutionQueued, RecordedEvent, decode_data, now_us
-from .frozen import Frozen
+from .events import ExecutionQueued, RecordedEvent, decode_data, now_us
 from .hashchain import row_hash
 from .hooks import CommitHook
 from .limits import LimitExceeded, Limits
 from .recent import RecentlyUsed
+from .requests import (
+    AppendRequest,
+    AppendResult,
+    CreatedExecution,
+    CreateRequest,
+    Outcome,
+    Prepared,
+    Request,
+    Tx,
+    with_events,
+)
 from .writelock import WriteLock
 
 MAX_BATCH: Final = 512
@@ -56,118 +64,6 @@ _INSERT_EXECUTION: Final = (
     "INSERT INTO executions(id, uuid, external_id, workflow_id, team_id, created_position)"
     " VALUES (?,?,?,?,?,?)"
 )
-
-
-class AppendResult(Frozen):
-    execution_id: int
-    version: int  # the execution's version after this append
-    positions: tuple[int, ...]
-    duplicate: bool = False  # True: every event was already recorded; nothing new written
-
-
-class CreatedExecution(Frozen):
-    execution_id: int
-    uuid: str
-    position: int  # of its execution.queued event
-    created: bool  # False: the external_id was known; this is the existing execution
-    version: int = 1  # the execution's version after the call
-    # What this call recorded, as committed: a caller can fold the new
-    # execution without reading it back. Empty when ``created`` is False.
-    events: tuple[RecordedEvent, ...] = ()
-
-
-@dataclass(slots=True)
-class Prepared:
-    """One event encoded by the caller, ready for the writer."""
-
-    data: EventData
-    type: str
-    raw: bytes
-    event_id: str
-    supplied: bool  # the producer chose event_id, so it may be a re-send
-    occurred_at: int
-
-
-@dataclass(slots=True)
-class AppendRequest:
-    execution_id: int
-    events: list[Prepared]
-    expected_version: int | None
-    future: asyncio.Future[Any]
-    # Bytes of payloads, summed by the caller: not while the file's lock is held.
-    size: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.size = sum(len(event.raw) for event in self.events)
-
-
-@dataclass(slots=True)
-class CreateRequest:
-    events: list[Prepared]  # first an ExecutionQueued with the uuid filled in
-    future: asyncio.Future[Any]
-    size: int = field(init=False)  # as AppendRequest's
-
-    def __post_init__(self) -> None:
-        self.size = sum(len(event.raw) for event in self.events)
-
-
-@dataclass(slots=True)
-class CallRequest:
-    """A write to a table beside the log (credentials): ``call`` runs inside
-    the writer's transaction, so the file keeps one writer."""
-
-    call: Callable[[sqlite3.Connection], object]
-    future: asyncio.Future[Any]
-    events: tuple[()] = ()
-    size: int = 0
-
-
-Request = AppendRequest | CreateRequest | CallRequest
-Outcome = AppendResult | CreatedExecution | BaseException | object
-# (position, execution_id, version, type, data) of an already-recorded event
-_Seen = tuple[int, int, int, str, bytes]
-
-
-@dataclass(slots=True)
-class _Tx:
-    """What one transaction has done so far; adopted by the writer on COMMIT."""
-
-    position: int
-    hash: bytes
-    next_id: int
-    recorded_at: int
-    states: dict[int, lifecycle.Lifecycle] = field(default_factory=dict)
-    created: dict[str, CreatedExecution] = field(default_factory=dict)
-    seen: dict[str, _Seen] = field(default_factory=dict)
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
-    execution_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    owners: list[tuple[str, str | None]] = field(default_factory=list)  # per row
-    _events: list[RecordedEvent] | None = None
-
-    def events(self) -> list[RecordedEvent]:
-        """The rows as events, built once: for the hook inside the write, or
-        for subscribers and new executions' answers after it."""
-        if self._events is None:
-            self._events = self._build_events()
-        return self._events
-
-    def _build_events(self) -> list[RecordedEvent]:
-        return [
-            RecordedEvent(
-                position=p,
-                execution_id=x,
-                version=v,
-                event_id=i,
-                type=t,
-                data=msgspec.Raw(d),
-                occurred_at=o,
-                recorded_at=r,
-                hash=h,
-                workflow_id=owner[0],
-                team_id=owner[1],
-            )
-            for (p, x, v, i, t, d, o, r, h), owner in zip(self.rows, self.owners, strict=True)
-        ]
 
 
 class Writer:
@@ -263,7 +159,7 @@ class Writer:
         self._deliver(batch, outcomes, recorded)
 
     def _finish(
-        self, outcomes: list[Outcome], txs: list[_Tx]
+        self, outcomes: list[Outcome], txs: list[Tx]
     ) -> tuple[list[Outcome], list[RecordedEvent]]:
         """The committed events, if anyone reads them, and each new execution's
         answer with the events its create recorded."""
@@ -272,7 +168,7 @@ class Writer:
             return outcomes, []  # row tuples sufficed for the file
         recorded = [event for tx in txs for event in tx.events()]
         if creates:
-            outcomes = _with_events(outcomes, recorded)
+            outcomes = with_events(outcomes, recorded)
         return outcomes, recorded
 
     def _take_batch(self) -> list[Request]:
@@ -285,7 +181,7 @@ class Writer:
             events += len(request.events)
         return batch
 
-    async def _process(self, batch: list[Request]) -> tuple[list[Outcome], list[_Tx]]:
+    async def _process(self, batch: list[Request]) -> tuple[list[Outcome], list[Tx]]:
         """Each request's outcome, and the transactions that committed."""
         try:
             outcomes, tx = await self._commit(batch)
@@ -297,7 +193,7 @@ class Writer:
                 # The disk, not a request: one by one they would fail alike.
                 return [failed] * len(batch), []
             if len(batch) == 1:
-                return [self._explain(batch[0], exc)], []
+                return [resends.explain(self._conn, batch[0], exc)], []
         outcomes, txs = [], []
         for request in batch:
             one, committed = await self._commit_alone(request)
@@ -305,15 +201,15 @@ class Writer:
             txs.extend(committed)
         return outcomes, txs
 
-    async def _commit_alone(self, request: Request) -> tuple[Outcome, list[_Tx]]:
+    async def _commit_alone(self, request: Request) -> tuple[Outcome, list[Tx]]:
         try:
             outcomes, tx = await self._commit([request])
             return outcomes[0], [tx]
         except Exception as exc:
             self._rollback()
-            return self._explain(request, exc), []
+            return resends.explain(self._conn, request, exc), []
 
-    async def _commit(self, batch: Sequence[Request]) -> tuple[list[Outcome], _Tx]:
+    async def _commit(self, batch: Sequence[Request]) -> tuple[list[Outcome], Tx]:
         loop = asyncio.get_running_loop()
         if sum(request.size for request in batch) > OFF_LOOP_BYTES:
             # The writer task waits for the thread: nothing else touches its state meanwhile.
@@ -328,17 +224,17 @@ class Writer:
         self._adopt(tx)
         return outcomes, tx
 
-    def _write_and_commit(self, batch: Sequence[Request]) -> tuple[list[Outcome], _Tx]:
+    def _write_and_commit(self, batch: Sequence[Request]) -> tuple[list[Outcome], Tx]:
         written = self._write(batch)
         self._conn.execute("COMMIT")
         return written
 
-    def _write(self, batch: Sequence[Request]) -> tuple[list[Outcome], _Tx]:
+    def _write(self, batch: Sequence[Request]) -> tuple[list[Outcome], Tx]:
         """The batch's rule checks, hashes and rows, in a transaction left open."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         self._notice_others()
-        tx = _Tx(self._position, self._hash, self._next_id, max(now_us(), self._recorded_at))
+        tx = Tx(self._position, self._hash, self._next_id, max(now_us(), self._recorded_at))
         outcomes = [self._prepare_any(r, tx) for r in batch]
         if tx.execution_rows:
             conn.executemany(_INSERT_EXECUTION, tx.execution_rows)
@@ -368,7 +264,7 @@ class Writer:
         if self._hook is not None:
             self._hook.catch_up(conn)
 
-    def _prepare_any(self, request: Request, tx: _Tx) -> Outcome:
+    def _prepare_any(self, request: Request, tx: Tx) -> Outcome:
         if isinstance(request, AppendRequest):
             return self._prepare(request, tx)
         if isinstance(request, CreateRequest):
@@ -384,7 +280,7 @@ class Writer:
         # What the transaction caught up with (a hook's rows) went with it: look again next time.
         self._data_version = -1
 
-    def _adopt(self, tx: _Tx) -> None:
+    def _adopt(self, tx: Tx) -> None:
         self._position, self._hash = tx.position, tx.hash
         self._next_id, self._recorded_at = tx.next_id, tx.recorded_at
         for execution_id, state in tx.states.items():
@@ -403,7 +299,7 @@ class Writer:
         if recorded:
             self._publish(recorded)
 
-    def _state(self, execution_id: int, tx: _Tx) -> lifecycle.Lifecycle | None:
+    def _state(self, execution_id: int, tx: Tx) -> lifecycle.Lifecycle | None:
         state = tx.states.get(execution_id) or self._states.get(execution_id)
         if state is not None:
             return state
@@ -422,7 +318,7 @@ class Writer:
         self._states.store(execution_id, state)
         return state
 
-    def _prepare(self, request: AppendRequest, tx: _Tx) -> Outcome:
+    def _prepare(self, request: AppendRequest, tx: Tx) -> Outcome:
         state = self._state(request.execution_id, tx)
         if state is None:
             return ExecutionNotFound(request.execution_id)
@@ -435,17 +331,19 @@ class Writer:
             self._grow(new, request.size)
         except (RuleViolation, VersionConflict, LimitExceeded) as err:
             # A re-sent append breaks the rules the second time; recognise it first.
-            return self._duplicates(request, tx.seen) or err
+            return resends.duplicates(self._conn, request, tx.seen) or err
         positions = self._add_rows(tx, request.execution_id, state, request.events)
         tx.states[request.execution_id] = new
         return AppendResult(request.execution_id, new.version, positions)
 
-    def _prepare_create(self, request: CreateRequest, tx: _Tx) -> Outcome:
+    def _prepare_create(self, request: CreateRequest, tx: Tx) -> Outcome:
         first, *rest = request.events
         queued = first.data
         assert isinstance(queued, ExecutionQueued)
         if queued.external_id is not None:
-            known = tx.created.get(queued.external_id) or self._find_external(queued.external_id)
+            known = tx.created.get(queued.external_id) or resends.find_external(
+                self._conn, queued.external_id
+            )
             if known is not None:
                 state = self._state(known.execution_id, tx)
                 return msgspec.structs.replace(known, version=state.version if state else 1)
@@ -501,7 +399,7 @@ class Writer:
             )
 
     def _add_rows(
-        self, tx: _Tx, execution_id: int, before: lifecycle.Lifecycle, events: list[Prepared]
+        self, tx: Tx, execution_id: int, before: lifecycle.Lifecycle, events: list[Prepared]
     ) -> tuple[int, ...]:
         # Locals rather than attribute updates: this loop runs once per event.
         first = position = tx.position + 1
@@ -540,79 +438,7 @@ class Writer:
         tx.position, tx.hash = position - 1, digest
         return tuple(range(first, position))
 
-    def _explain(self, request: Request, exc: Exception) -> Outcome:
-        """Turn a failed lone commit into the caller's answer."""
-        if not isinstance(exc, sqlite3.IntegrityError) or isinstance(request, CallRequest):
-            return exc
-        if isinstance(request, AppendRequest):
-            return self._duplicates(request, {}) or exc
-        # A new execution's events cannot be re-sends; a recorded id is a conflict.
-        for event in request.events:
-            if (
-                event.supplied
-                and self._conn.execute(
-                    "SELECT 1 FROM events WHERE event_id = ?", (event.event_id,)
-                ).fetchone()
-            ):
-                return IdempotencyConflict(event.event_id, "is recorded for another execution")
-        return exc
-
-    def _duplicates(
-        self, request: AppendRequest, seen: dict[str, _Seen]
-    ) -> AppendResult | IdempotencyConflict | None:
-        """If the append's event ids are already recorded, the idempotent answer."""
-        supplied = [e.event_id for e in request.events if e.supplied]
-        if not supplied:
-            return None
-        found = {i: seen[i] for i in supplied if i in seen}
-        missing = [i for i in supplied if i not in found]
-        for start in range(0, len(missing), 500):
-            chunk = missing[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for event_id, *row in self._conn.execute(
-                "SELECT event_id, position, execution_id, version, type, data FROM events"
-                f" WHERE event_id IN ({marks})",
-                chunk,
-            ):
-                found[event_id] = (row[0], row[1], row[2], row[3], bytes(row[4]))
-        if not found:
-            return None
-        for event in request.events:
-            row = found.get(event.event_id)
-            if row is None:
-                return IdempotencyConflict(
-                    next(iter(found)), "is recorded, but other events of this append are not"
-                )
-            if (row[1], row[3], row[4]) != (request.execution_id, event.type, event.raw):
-                return IdempotencyConflict(event.event_id, "was recorded with other content")
-        rows = [found[e.event_id] for e in request.events]
-        return AppendResult(
-            request.execution_id, max(r[2] for r in rows), tuple(r[0] for r in rows), True
-        )
-
-    def _find_external(self, external_id: str) -> CreatedExecution | None:
-        row = self._conn.execute(
-            "SELECT id, uuid, created_position FROM executions WHERE external_id = ?",
-            (external_id,),
-        ).fetchone()
-        return None if row is None else CreatedExecution(row[0], row[1], row[2], created=False)
-
 
 def _state_weight(state: lifecycle.Lifecycle) -> int:
     """About what a lifecycle state holds: its fields, and an entry per node."""
     return 300 + 120 * len(state.nodes)
-
-
-def _with_events(outcomes: list[Outcome], recorded: list[RecordedEvent]) -> list[Outcome]:
-    """Each new execution's outcome with the events its create recorded (a
-    batch that created executions recorded their events, so ``recorded`` is
-    not empty)."""
-    first = recorded[0].position
-    return [
-        msgspec.structs.replace(
-            o, events=tuple(recorded[o.position - first : o.position - first + o.version])
-        )
-        if isinstance(o, CreatedExecution) and o.created
-        else o
-        for o in outcomes
-    ]
