@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import aiosqlite
 
-from . import schema
+from . import schema, writelock
 from .events import now_us
 from .frozen import Frozen
 
@@ -134,11 +134,11 @@ def _id_bounds(credential_id: str) -> tuple[bytes, bytes] | None:
 
 def record_in_file(path: Path, write: Write) -> Any:
     """Run one credentials write on a connection of its own (the CLI's), in
-    its own transaction; SQLite's lock orders it with a running server's
-    writer. Returns what the write returns."""
+    its own transaction, in turn with the stores' writers (the file's write
+    lock, as theirs). Returns what the write returns."""
     conn = _open(path)
     try:
-        with schema.immediate(conn):
+        with writelock.held(path), schema.immediate(conn):
             return write(conn)
     finally:
         conn.close()

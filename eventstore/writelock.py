@@ -37,6 +37,11 @@ def lock_path(db: Path) -> Path:
     return db.with_name(db.name + SUFFIX)
 
 
+def _beside(db: Path, suffix: str) -> int:
+    """A descriptor of the lock file ``<db><suffix>``, made if missing."""
+    return os.open(db.with_name(db.name + suffix), os.O_RDWR | os.O_CREAT, 0o644)
+
+
 @dataclass(slots=True)
 class _Ticket:
     taken: bool = False
@@ -48,13 +53,13 @@ class WriteLock:
 
     def __init__(self, db: Path, timeout: float) -> None:
         self._timeout = timeout
-        self._fd = os.open(lock_path(db), os.O_RDWR | os.O_CREAT, 0o644)
+        self._fd = _beside(db, SUFFIX)
         self._mutex = threading.Lock()  # between a waiting thread and a timed-out caller
         self._waiter = ThreadPoolExecutor(1, thread_name_prefix="execstore-lock")
 
     async def acquire(self) -> None:
         """Hold the lock, or raise ``StoreBusy`` after ``timeout`` seconds."""
-        if _try(self._fd):
+        if _try(self._fd, fcntl.LOCK_EX):
             return
         ticket = _Ticket()
         loop = asyncio.get_running_loop()
@@ -84,9 +89,10 @@ class WriteLock:
         os.close(self._fd)
 
 
-def _try(fd: int) -> bool:
+def _try(fd: int, mode: int) -> bool:
+    """Whether ``fd`` got the lock in ``mode`` (shared or exclusive) without waiting."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
     return True
@@ -95,7 +101,7 @@ def _try(fd: int) -> bool:
 @contextmanager
 def held(db: Path) -> Iterator[None]:
     """The write lock for a blocking caller (the command line's own writes), unbounded."""
-    fd = os.open(lock_path(db), os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _beside(db, SUFFIX)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -115,12 +121,10 @@ class InUse(StoreError):
 def mark_open(db: Path) -> int:
     """Note that a store has ``db`` open: a descriptor to close when it closes.
     Raises ``InUse`` while something has the file to itself."""
-    fd = os.open(db.with_name(db.name + _OPEN), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
+    fd = _beside(db, _OPEN)
+    if not _try(fd, fcntl.LOCK_SH):
         os.close(fd)
-        raise InUse(f"{db} is being rebuilt; open it when the rebuild is done") from None
+        raise InUse(f"{db} is being rebuilt; open it when the rebuild is done")
     return fd
 
 
@@ -128,14 +132,12 @@ def mark_open(db: Path) -> int:
 def alone(db: Path) -> Iterator[None]:
     """``db`` to the caller alone: raises ``InUse`` while any store has it open,
     and keeps stores from opening it meanwhile."""
-    fd = os.open(db.with_name(db.name + _OPEN), os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _beside(db, _OPEN)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try(fd, fcntl.LOCK_EX):
             raise InUse(
                 f"{db} is open in another process (a server, or an engine's store): stop it first"
-            ) from None
+            )
         yield
     finally:
         os.close(fd)
