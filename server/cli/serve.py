@@ -49,17 +49,13 @@ def serve(
     session_token: bool = False,
     access_log: bool = False,
 ) -> int:
-    logs.configure(access_log)
-    settings, minted = with_session_token(settings, session_token)
-    settings = within_descriptors(settings)
-    printed: list[str] = []
-    try:
-        app = create_app(db, settings, on_first_token=partial(print_first_token, printed))
-    except ValueError as refused:  # a setting the app cannot be built with
-        print(f"execstore serve: {refused}", file=sys.stderr)
+    built = build(
+        db, settings, demo_data=demo_data, session_token=session_token, access_log=access_log
+    )
+    if built is None:
         return 2
+    app, settings, minted, printed = built
     base = f"http://{host}:{port}"
-    app.cleanup_ctx.append(partial(record_demo_data, demo_data, db))
     if demo_engine:  # after the store and the demo data; so stopped before the store closes
         app.cleanup_ctx.append(engine_context(base))
     banner = Banner(db, base, minted, settings.env_token, printed)
@@ -69,6 +65,33 @@ def serve(
         print(f"execstore serve: {refused.strerror or refused}", file=sys.stderr)
         return 1
     return 0
+
+
+class Built(NamedTuple):
+    app: web.Application
+    settings: Settings  # as the app was built with them
+    minted: str | None  # the session token, to print
+    printed: list[str]  # the first admin token, once the app's start created it
+
+
+def build(
+    db: Path, settings: Settings, *, demo_data: bool, session_token: bool, access_log: bool
+) -> Built | None:
+    """What every serve does first, with one worker or many: the logs, the
+    session token, a connection cap within the process's descriptors, and the
+    app, which creates the first admin token and records the demo data as it
+    starts. None, said on stderr, for a setting the app cannot be built with."""
+    logs.configure(access_log)
+    settings, minted = with_session_token(settings, session_token)
+    settings = within_descriptors(settings)
+    printed: list[str] = []
+    try:
+        app = create_app(db, settings, on_first_token=partial(print_first_token, printed))
+    except ValueError as refused:
+        print(f"execstore serve: {refused}", file=sys.stderr)
+        return None
+    app.cleanup_ctx.append(partial(record_demo_data, demo_data, db))
+    return Built(app, settings, minted, printed)
 
 
 async def run_app(

@@ -16,24 +16,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from functools import partial
 from pathlib import Path
 
 import msgspec
 from aiohttp import web
 
-from ..app import create_app
-from ..http import logs
 from ..http.settings import Settings
 from .ports import hold_port
-from .serve import (
-    Banner,
-    announce,
-    print_first_token,
-    record_demo_data,
-    with_session_token,
-    within_descriptors,
-)
+from .serve import Banner, announce, build
 from .supervisor import Signals, Supervisor
 from .worker import SPEC_VARIABLE, TOKEN_VARIABLE, WorkerSpec
 
@@ -50,16 +40,12 @@ def serve_workers(
     session_token: bool = False,
     access_log: bool = False,
 ) -> int:
-    logs.configure(access_log)
-    settings, minted = with_session_token(settings, session_token)
-    settings = within_descriptors(settings)
-    printed: list[str] = []
-    try:
-        once = create_app(db, settings, on_first_token=partial(print_first_token, printed))
-    except ValueError as refused:  # a setting the app cannot be built with
-        print(f"execstore serve: {refused}", file=sys.stderr)
+    built = build(
+        db, settings, demo_data=demo_data, session_token=session_token, access_log=access_log
+    )
+    if built is None:
         return 2
-    once.cleanup_ctx.append(partial(record_demo_data, demo_data, db))
+    once, settings, minted, printed = built
     try:
         held = hold_port(host, port)
     except OSError as refused:  # the port is taken, or the host is not ours
